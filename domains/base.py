@@ -1,0 +1,146 @@
+"""The contract between the engine and a domain plugin.
+
+The engine (`evolve/`) only ever sees this protocol; concrete domains live in
+`domains/<name>/` (or in a third-party package) and are found through the
+`evolve.domains` entry-point group. Everything here is plain Python + numpy so
+that it imports anywhere (workers, GPU boxes without Hydra or MLflow).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+STAGES: tuple[str, ...] = ("isolated", "cross", "full")
+
+
+class GenomeError(ValueError):
+    """A genome (or its text/JSON form) is malformed or violates the grammar."""
+
+
+class EvaluationError(RuntimeError):
+    """An evaluation failed for a reason worth recording (NaN loss, leak, budget...)."""
+
+
+def canonical_json(obj: Any) -> str:
+    """The one serialisation that genome ids hash: sorted keys, no whitespace."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def genome_id(domain: str, genome_json: Any) -> str:
+    """Content hash of a genome: equal genomes share an id, so duplicates are free to detect."""
+    return hashlib.sha256(f"{domain}:{canonical_json(genome_json)}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much compute one evaluation may spend.
+
+    `fraction` scales the domain's full-stage budget (steps, env steps, tokens);
+    `seed` makes the evaluation reproducible; `stage` is one of STAGES.
+    """
+
+    stage: str
+    fraction: float
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    reason: str = ""
+
+    @staticmethod
+    def passed() -> "CheckResult":
+        return CheckResult(True, "")
+
+    @staticmethod
+    def failed(reason: str) -> "CheckResult":
+        return CheckResult(False, reason)
+
+
+@dataclass
+class Metrics:
+    """What one domain's evaluation of a triple returns (must be picklable).
+
+    score:     the domain's raw figure of merit, higher is better (e.g. -held-out loss);
+               the domain's `normalise` turns it into `perf` against the reference baseline.
+    cost:      measured cost; at least `seconds` (wall time of training); also `params`,
+               `flops_per_token`, `env_steps`, ... as the domain knows them.
+    details:   any other scalars worth logging (loss, recall accuracy, kept fractions...).
+    behaviour: fixed-length behaviour features (e.g. loss-curve shape) appended to the
+               structural descriptor for novelty; same length for every evaluation of a domain.
+    curves:    optional named series (loss per step...) stored as artifacts.
+    """
+
+    score: float
+    cost: dict[str, float] = field(default_factory=dict)
+    details: dict[str, float] = field(default_factory=dict)
+    behaviour: list[float] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(float(self.score)):
+            raise EvaluationError(f"non-finite score {self.score!r}")
+
+
+@runtime_checkable
+class Domain(Protocol):
+    """One searchable domain. Constructed once per process as `Domain(cfg)` where cfg is
+    the domain's Hydra config section merged with the scale section (a plain dict).
+
+    Genomes are immutable values; operators return new genomes. `to_json`/`from_json`
+    are exact inverses; `to_text`/`parse` round-trip too (`parse(to_text(g)) == g`).
+    """
+
+    name: str
+    reference: str  # name of the baseline that defines perf 0 (and, where meaningful, perf 1)
+
+    # --- the genome space ---------------------------------------------------------------
+    def baselines(self) -> dict[str, Any]: ...
+    def sample(self, rng: np.random.Generator) -> Any: ...
+    def mutate(self, genome: Any, rng: np.random.Generator) -> Any: ...
+    def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> Any: ...
+
+    # --- forms ----------------------------------------------------------------------------
+    def to_json(self, genome: Any) -> Any: ...
+    def from_json(self, data: Any) -> Any: ...
+    def to_text(self, genome: Any) -> str: ...
+    def parse(self, text: str) -> Any: ...
+    def grammar(self) -> str: ...
+
+    # --- analysis -------------------------------------------------------------------------
+    def check(self, genome: Any) -> CheckResult:
+        """Static validity, cheap, runs in the driver (grammar, budgets, parameter count)."""
+        ...
+
+    def descriptor(self, genome: Any) -> np.ndarray:
+        """Fixed-length structural features for kNN novelty."""
+        ...
+
+    def features(self, genome: Any) -> dict[str, float]:
+        """Named, human-readable genome features; hypotheses are predicates over these."""
+        ...
+
+    # --- evaluation (runs in a worker process) --------------------------------------------
+    def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, "Domain"]) -> Metrics:
+        """Train/score this domain's member of `triple` (a dict domain-name -> genome).
+
+        Dynamic checks (builds, finite outputs and gradients, causality) happen here and
+        raise EvaluationError with a reason. `partners` are the other domains of the
+        campaign: use `partners[name].provide(...)` to couple (a x d, a x r).
+        """
+        ...
+
+    def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
+        """Expose a capability to other domains (e.g. arch: 'sequence_block'; data: 'corpus').
+        Raise KeyError for an unknown resource."""
+        ...
+
+    def normalise(self, score: float, reference_score: float) -> float:
+        """perf of a score relative to the reference baseline's score at the same budget."""
+        ...
