@@ -1,0 +1,80 @@
+"""The staged cascade isolated -> cross -> full, and its promotion rules.
+
+Why a cascade: most proposals are bad, so each is first measured cheaply (isolated:
+one domain changed, the others held at their incumbents, a small fraction of the
+full budget); only the best p_pass by Pareto order are recombined with the other
+domains' top genomes (cross) and only the best of those get the full budget and
+several seeds (full). All functions here are pure; the campaign applies them.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from domains.base import STAGES
+from evolve import selection
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    fraction: float  # of each domain's full-stage budget
+    seeds: int       # evaluation seeds; every candidate of a stage uses the same ones
+
+    def seed_list(self, master_seed: int) -> list[int]:
+        """Common random numbers: all candidates of a stage share seeds, so differences are real."""
+        return [master_seed * 1000 + i for i in range(self.seeds)]
+
+
+def stage_specs(scale_cfg: Mapping[str, Any]) -> dict[str, StageSpec]:
+    stages = scale_cfg["stages"]
+    missing = [s for s in STAGES if s not in stages]
+    if missing:
+        raise ValueError(f"scale config lacks stages {missing}; it needs {list(STAGES)}")
+    specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"])) for s in STAGES}
+    for spec in specs.values():
+        if not 0.0 < spec.fraction <= 1.0 or spec.seeds < 1:
+            raise ValueError(f"stage {spec.name}: fraction must be in (0, 1] and seeds >= 1, got {spec}")
+    return specs
+
+
+def next_stage(stage: str) -> str | None:
+    i = STAGES.index(stage)
+    return STAGES[i + 1] if i + 1 < len(STAGES) else None
+
+
+def promotion_count(n_new: int, p_pass: float) -> int:
+    """How many of a stage's n_new fresh results move on: ceil(p_pass * n_new), at least one."""
+    return 0 if n_new <= 0 else max(1, math.ceil(p_pass * n_new))
+
+
+def nsga_order(F: np.ndarray) -> np.ndarray:
+    """Indices sorted by Pareto rank, then by crowding distance (descending): NSGA-II's preference."""
+    if len(F) == 0:
+        return np.zeros(0, dtype=int)
+    ranks = selection.pareto_ranks(F)
+    crowd = selection.crowding_distances(F, ranks)
+    return np.lexsort((-crowd, ranks))
+
+
+def choose_promotions(F: np.ndarray, eligible: Sequence[bool], n: int) -> list[int]:
+    """The n eligible rows that rank best against the WHOLE stage population (not just the eligible)."""
+    order = nsga_order(F)
+    return [int(i) for i in order if eligible[i]][:n]
+
+
+def cross_triples(triple: Mapping[str, str], focus: str, top: Mapping[str, Sequence[str]],
+                  limit: int) -> list[dict[str, str]]:
+    """Combine the focus domain's genome with the top-k genomes of every other domain."""
+    others = [d for d in triple if d != focus]
+    pools = [list(top.get(d) or [triple[d]]) for d in others]
+    out = []
+    for combo in itertools.product(*pools):
+        out.append({**dict(triple), **dict(zip(others, combo))})
+        if len(out) >= limit:
+            break
+    return out
