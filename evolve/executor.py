@@ -1,0 +1,542 @@
+"""A local, crash-isolated pool of persistent worker processes.
+
+Why this shape: an evaluation trains a JAX model, which may be slow, huge or numerically
+wild even when its genome is valid, and may take the process down with it (segfault, OOM
+kill). So every task runs in a worker *process* with a wall-clock limit and its own scratch
+directory; the driver only reads results through a pipe and never trusts a worker to
+survive. Workers are started with the **spawn** context (JAX is not fork-safe) and are
+persistent, so imports and JIT caches stay warm from one task to the next; a worker that
+dies or runs out of time is SIGKILLed and replaced, and the pool carries on.
+
+Only the standard library is imported here: this module is the workers' entry point too.
+
+    with LocalExecutor(evaluate, n_workers=2, time_limit_s=300) as pool:
+        for task_id, payload in work:
+            pool.submit(task_id, payload)
+        for result in pool.results():
+            ...  # TaskResult(status="ok" | "error" | "timeout" | "crash")
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import logging
+import multiprocessing as mp
+import multiprocessing.connection as mpc
+import os
+import pickle
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import traceback
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+log = logging.getLogger(__name__)
+
+XLA_CPU_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+# Environment variable names containing any of these are not passed to workers.
+SECRET_MARKERS: tuple[str, ...] = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
+MAX_START_FAILURES = 3  # consecutive workers dying before "ready" => the pool is broken
+_REASON_TAIL = 2000  # characters of traceback kept in TaskResult.reason
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one submitted task; every submitted task yields exactly one."""
+
+    task_id: str
+    status: str  # "ok" | "error" (exception in the task) | "timeout" | "crash" (worker died)
+    value: Any = None  # the task function's return value when ok
+    reason: str = ""  # why it is not ok: exception + traceback tail, time limit, exit signal
+    seconds: float = 0.0  # wall time of the task, measured by the driver
+    worker: int = -1  # worker slot (0..n_workers-1), stable across respawns
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# --------------------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------------------
+def is_secret(name: str) -> bool:
+    """Whether an environment variable name looks like it holds a credential."""
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def worker_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a worker starts with: `base` minus secrets, plus `extra`, plus the
+    XLA flag that keeps vmapped CPU code from deadlocking."""
+    env = {k: v for k, v in base.items() if not is_secret(k)}
+    env.update({str(k): str(v) for k, v in (extra or {}).items()})
+    flags = env.get("XLA_FLAGS", "")
+    if XLA_CPU_FLAG not in flags:
+        env["XLA_FLAGS"] = f"{flags} {XLA_CPU_FLAG}".strip()
+    return env
+
+
+_ENV_LOCK = threading.Lock()
+
+
+def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> None:
+    """Start a spawn process whose *initial* environment is `env`.
+
+    multiprocessing execs the child with the parent's environment, so the parent's
+    os.environ is patched for the few milliseconds of `start()` (only the keys that differ)
+    and restored. Starting clean matters: stripping secrets inside the child would leave
+    them readable in /proc/<pid>/environ.
+    """
+    with _ENV_LOCK:
+        saved = {k: os.environ.get(k) for k in set(os.environ) | set(env)}
+        try:
+            for key in list(os.environ):
+                if key not in env:
+                    del os.environ[key]
+            for key, value in env.items():
+                if os.environ.get(key) != value:
+                    os.environ[key] = value
+            process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                elif os.environ.get(key) != value:
+                    os.environ[key] = value
+
+
+# --------------------------------------------------------------------------------------
+# Worker side
+# --------------------------------------------------------------------------------------
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message` followed by the tail of the traceback (bounded)."""
+    head = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tail = tb[-_REASON_TAIL:]
+    return f"{head}\n{tail}" if tail else head
+
+
+def _watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Exit when the driver disappears, even in the middle of a long task (no orphans)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="evolve-parent-watch", daemon=True).start()
+
+
+def _run_task(fn: Callable[[Any], Any], payload_blob: bytes, scratch: str, home: str) -> tuple:
+    """Run one task inside its scratch directory; return ("ok", value) or ("error", reason)."""
+    os.environ["EVOLVE_SCRATCH"] = scratch
+    tempfile.tempdir = scratch  # tempfile users also land in the scratch dir
+    try:
+        os.chdir(scratch)
+        payload = pickle.loads(payload_blob)
+        return ("ok", fn(payload))
+    except BaseException as exc:  # noqa: BLE001 - any failure of the task is its result
+        return ("error", describe_exception(exc))
+    finally:
+        os.chdir(home)
+        tempfile.tempdir = None
+        os.environ.pop("EVOLVE_SCRATCH", None)
+
+
+def _worker_main(conn: mpc.Connection, blob: bytes, home: str, memory_limit_mb: int | None) -> None:
+    """Worker loop: load fn, say "ready", then run tasks until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _watch_parent(os.getppid())
+    os.chdir(home)
+    if memory_limit_mb:
+        import resource
+
+        limit = int(memory_limit_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    fn = None
+    init_error = ""
+    try:
+        fn, initializer = pickle.loads(blob)
+        if initializer is not None:
+            initializer()
+    except BaseException as exc:  # noqa: BLE001 - reported with every task instead
+        init_error = "worker initialisation failed: " + describe_exception(exc)
+    conn.send(("ready", init_error))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            break
+        if message is None:
+            break
+        payload_blob, scratch = message
+        outcome = ("error", init_error) if init_error else _run_task(fn, payload_blob, scratch, home)
+        try:
+            conn.send(outcome)
+        except (EOFError, OSError, BrokenPipeError):
+            break
+        except Exception as exc:  # noqa: BLE001 - e.g. the return value does not pickle
+            conn.send(("error", "task result could not be sent: " + describe_exception(exc)))
+        outcome = None  # free the result before waiting for the next task
+
+
+# --------------------------------------------------------------------------------------
+# Driver side
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Task:
+    task_id: str
+    payload_blob: bytes
+    scratch: Path | None = None
+    started: float = 0.0
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: mp.process.BaseProcess
+    conn: mpc.Connection
+    spawned: float
+    ready: bool = False
+    init_error: str = ""
+    task: _Task | None = None
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """Human-readable description of how a worker process ended."""
+    if exitcode is None:
+        return "worker died (exit code unknown)"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"worker died with signal {name} (exit {exitcode})"
+    return f"worker died with exit code {exitcode}"
+
+
+_LIVE_EXECUTORS: "weakref.WeakSet[LocalExecutor]" = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for executor in list(_LIVE_EXECUTORS):
+        executor.shutdown()
+
+
+class LocalExecutor:
+    """A fixed number of persistent, crash-isolated worker processes running `fn(payload)`.
+
+    fn:             picklable top-level function run in the worker as `fn(payload)`.
+    n_workers:      worker processes (one per device on a GPU box).
+    time_limit_s:   wall-clock limit per task; on expiry the worker is SIGKILLed and replaced.
+    scratch_root:   where per-task scratch directories are created (default: a temp dir
+                    owned, and removed, by the executor).
+    env:            extra environment for every worker (after secrets are stripped).
+    initializer:    picklable function run once in each worker before its first task
+                    (e.g. warm up JAX); if it raises, that worker's tasks end "error".
+    worker_env:     optional `index -> env` for per-worker settings (CUDA_VISIBLE_DEVICES).
+    memory_limit_mb: optional RLIMIT_AS per worker (an allocation beyond it raises
+                    MemoryError inside the task). Leave None with GPUs: drivers reserve
+                    huge virtual address ranges.
+    startup_timeout_s: a worker must be ready (imports + initializer) within this time.
+
+    The driver is single-threaded: call submit/results/shutdown from one thread.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        n_workers: int = 1,
+        time_limit_s: float = 600.0,
+        scratch_root: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        initializer: Callable[[], None] | None = None,
+        *,
+        worker_env: Callable[[int], Mapping[str, str]] | None = None,
+        memory_limit_mb: int | None = None,
+        startup_timeout_s: float = 300.0,
+    ) -> None:
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+        if time_limit_s <= 0:
+            raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
+        try:
+            self._blob = pickle.dumps((fn, initializer))
+        except Exception as exc:
+            raise TypeError(f"fn and initializer must be picklable top-level functions: {exc}") from exc
+        self.n_workers = n_workers
+        self.time_limit_s = float(time_limit_s)
+        self.startup_timeout_s = float(startup_timeout_s)
+        self._env = dict(env or {})
+        self._worker_env = worker_env
+        self._memory_limit_mb = memory_limit_mb
+        self._owns_scratch = scratch_root is None
+        root = Path(tempfile.mkdtemp(prefix="evolve-scratch-")) if scratch_root is None else Path(scratch_root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.scratch_root = root.resolve()
+        self._ctx = mp.get_context("spawn")
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._done: collections.deque[TaskResult] = collections.deque()
+        self._known: set[str] = set()  # task ids submitted and not yet yielded
+        self._start_failures = 0
+        self._broken = ""
+        self._closed = False
+        self._counter = itertools.count()
+        self._workers: list[_Worker | None] = [None] * n_workers
+        for index in range(n_workers):
+            self._workers[index] = self._spawn(index)
+        _LIVE_EXECUTORS.add(self)
+
+    # ---- public API ------------------------------------------------------------------
+    def submit(self, task_id: str, payload: Any) -> None:
+        """Queue a task; it starts as soon as a worker is free. Never blocks on work."""
+        if self._closed:
+            raise RuntimeError("executor is shut down")
+        if task_id in self._known:
+            raise ValueError(f"task {task_id!r} is already pending")
+        try:
+            blob = pickle.dumps(payload)
+        except Exception as exc:
+            raise TypeError(f"payload of task {task_id!r} is not picklable: {exc}") from exc
+        self._known.add(task_id)
+        task = _Task(task_id, blob)
+        if self._broken:
+            self._finish(task, "crash", reason=self._broken, worker=-1)
+            return
+        self._queue.append(task)
+        self._dispatch()
+
+    def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
+        """Yield each finished task once, as soon as it finishes, until none is pending.
+
+        `timeout` bounds the wait for the *next* result: when it passes with nothing
+        finished, the iterator ends quietly (tasks stay pending; call again later). A
+        consumer that stops iterating early loses nothing either.
+        """
+        while True:
+            if self._done:
+                result = self._done.popleft()
+                self._known.discard(result.task_id)
+                yield result
+                continue
+            if not self._known or self._closed:
+                return
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._done:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._poll(remaining)
+
+    def pending(self) -> int:
+        """Tasks submitted whose result has not been yielded yet."""
+        return len(self._known)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (diagnostics, tests)."""
+        return [w.process.pid for w in self._workers if w is not None and w.process.pid is not None]
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every worker has started (imports + initializer); True if all did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closed and not self._broken and not all(w and w.ready for w in self._workers):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._poll(remaining)
+        return not self._closed and not self._broken
+
+    def shutdown(self) -> None:
+        """Kill all workers and remove scratch space. Queued tasks are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        _LIVE_EXECUTORS.discard(self)
+        for worker in self._workers:
+            if worker is not None:
+                self._retire(worker, graceful=worker.task is None)
+        self._workers = [None] * self.n_workers
+        self._queue.clear()
+        if self._owns_scratch:
+            shutil.rmtree(self.scratch_root, ignore_errors=True)
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __del__(self) -> None:  # best effort; atexit and __exit__ are the real guarantees
+        try:
+            self.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ---- internals -------------------------------------------------------------------
+    def _spawn(self, index: int) -> _Worker:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        extra = dict(self._env)
+        if self._worker_env is not None:
+            extra.update(self._worker_env(index))
+        extra["EVOLVE_WORKER"] = str(index)
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child_conn, self._blob, str(self.scratch_root), self._memory_limit_mb),
+            name=f"evolve-worker-{index}",
+            daemon=False,  # tasks may start processes of their own
+        )
+        _start_with_env(process, worker_environment(os.environ, extra))
+        child_conn.close()
+        return _Worker(index=index, process=process, conn=parent_conn, spawned=time.monotonic())
+
+    def _retire(self, worker: _Worker, graceful: bool = False) -> None:
+        """Stop a worker for good (SIGKILL unless it is idle and exits on pipe close)."""
+        try:
+            worker.conn.close()
+        except OSError:
+            pass
+        if graceful:
+            worker.process.join(timeout=1.0)
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5.0)
+        if worker.task is not None and worker.task.scratch is not None:
+            shutil.rmtree(worker.task.scratch, ignore_errors=True)
+        try:
+            worker.process.close()
+        except ValueError:
+            pass
+
+    def _replace(self, worker: _Worker) -> None:
+        """Swap a dead or killed worker for a fresh one in the same slot."""
+        self._retire(worker)
+        if not worker.ready:
+            self._start_failures += 1
+            if self._start_failures >= MAX_START_FAILURES:
+                self._break(f"workers keep dying during start-up ({MAX_START_FAILURES} in a row)")
+                self._workers[worker.index] = None
+                return
+        self._workers[worker.index] = self._spawn(worker.index)
+
+    def _break(self, reason: str) -> None:
+        """Give up on the pool: every queued task ends as a crash with `reason`."""
+        log.error("executor broken: %s", reason)
+        self._broken = reason
+        while self._queue:
+            self._finish(self._queue.popleft(), "crash", reason=reason, worker=-1)
+
+    def _scratch_for(self, task_id: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:48] or "task"
+        return Path(tempfile.mkdtemp(prefix=f"{safe}-{next(self._counter)}-", dir=self.scratch_root))
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker is None or not worker.ready or worker.task is not None:
+                continue
+            task = self._queue.popleft()
+            task.scratch = self._scratch_for(task.task_id)
+            task.started = time.monotonic()
+            worker.task = task
+            try:
+                worker.conn.send((task.payload_blob, str(task.scratch)))
+            except (OSError, EOFError, BrokenPipeError):
+                pass  # the worker is dead; _poll sees its sentinel and reports a crash
+
+    def _finish(self, task: _Task, status: str, value: Any = None, reason: str = "", worker: int = -1) -> None:
+        seconds = time.monotonic() - task.started if task.started else 0.0
+        if task.scratch is not None:
+            shutil.rmtree(task.scratch, ignore_errors=True)
+        self._done.append(TaskResult(task.task_id, status, value, reason, seconds, worker))
+
+    def _poll(self, timeout: float | None) -> None:
+        """Wait for one round of events (a message, a death, a deadline) and handle them."""
+        self._dispatch()
+        now = time.monotonic()
+        waitables: list[Any] = []
+        deadlines: list[float] = []
+        for worker in self._workers:
+            if worker is None:
+                continue
+            waitables += [worker.conn, worker.process.sentinel]
+            if worker.task is not None:
+                deadlines.append(worker.task.started + self.time_limit_s)
+            elif not worker.ready:
+                deadlines.append(worker.spawned + self.startup_timeout_s)
+        if not waitables:
+            return
+        wait_s = None if not deadlines else max(0.0, min(deadlines) - now)
+        if timeout is not None:
+            wait_s = timeout if wait_s is None else min(wait_s, timeout)
+        ready = set(mpc.wait(waitables, timeout=wait_s))
+        for worker in list(self._workers):
+            if worker is None:
+                continue
+            if worker.conn in ready or worker.process.sentinel in ready:
+                self._handle_io(worker)
+        self._enforce_deadlines()
+        self._dispatch()
+
+    def _handle_io(self, worker: _Worker) -> None:
+        """Read a worker's messages; if its pipe closed or it exited, report and replace it."""
+        closed = False
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "ready":
+                    worker.ready, worker.init_error = True, message[1]
+                    self._start_failures = 0
+                elif worker.task is not None:
+                    status, content = message
+                    task, worker.task = worker.task, None
+                    if status == "ok":
+                        self._finish(task, "ok", value=content, worker=worker.index)
+                    else:
+                        self._finish(task, "error", reason=content, worker=worker.index)
+        except (EOFError, OSError):
+            closed = True  # the worker's end of the pipe is gone: it died or is dying
+        except Exception as exc:  # noqa: BLE001 - a result that does not unpickle here
+            if worker.task is not None:
+                task, worker.task = worker.task, None
+                reason = "result could not be received: " + describe_exception(exc)
+                self._finish(task, "error", reason=reason, worker=worker.index)
+        if not closed and worker.process.is_alive():
+            return
+        worker.process.join(timeout=2.0)
+        if worker.process.is_alive():  # pipe gone but the process lingers: finish it
+            worker.process.kill()
+            worker.process.join(timeout=5.0)
+        reason = exit_reason(worker.process.exitcode)
+        if worker.task is not None:
+            task, worker.task = worker.task, None
+            self._finish(task, "crash", reason=reason, worker=worker.index)
+        elif worker.ready:
+            log.warning("idle worker %d died: %s; restarting it", worker.index, reason)
+        else:
+            log.warning("worker %d died during start-up: %s", worker.index, reason)
+        self._replace(worker)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker is None:
+                continue
+            if worker.task is not None and now - worker.task.started >= self.time_limit_s:
+                task, worker.task = worker.task, None
+                self._finish(task, "timeout", reason=f"timed out after {self.time_limit_s:.1f} s",
+                             worker=worker.index)
+                worker.ready = True  # it did start; a timeout is not a start-up failure
+                self._replace(worker)
+            elif worker.task is None and not worker.ready and now - worker.spawned >= self.startup_timeout_s:
+                log.warning("worker %d not ready after %.0f s; restarting it", worker.index, self.startup_timeout_s)
+                self._replace(worker)
