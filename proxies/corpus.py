@@ -32,7 +32,7 @@ from proxies.corpus_sources import CLEAN_SOURCES, fingerprint, read_source
 
 VOCAB_SIZE = 256  # byte-level tokens
 EOT = 0  # document separator; NUL never occurs inside a document (sources strip it)
-_BUILDER_VERSION = 1  # bump when the corpus construction changes, to invalidate caches
+_BUILDER_VERSION = 2  # bump when the corpus construction changes, to invalidate caches
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,12 @@ def _build(cfg: CorpusConfig) -> dict:
                 source.append(s)
                 kind.append(KINDS.index(kind_name))
                 parent.append(offset + p)
+    # One fixed shuffle, so position says nothing about provenance (dedup keeps an arbitrary copy).
+    perm = rng.permutation(len(texts))
+    where = np.argsort(perm)  # old index -> new index
+    texts = [texts[i] for i in perm]
+    source, kind = [source[i] for i in perm], [kind[i] for i in perm]
+    parent = [int(where[parent[i]]) if parent[i] >= 0 else -1 for i in perm]
     return {"texts": texts, "source": source, "kind": kind, "parent": parent,
             "heldout": heldout, "reference": reference, "sources": list(cfg.sources)}
 
@@ -236,7 +242,7 @@ def default_corpus(seed: int = 0, max_bytes: int | None = None,
     `seed`-shuffled order (cut to `max_bytes` tokens), plus the clean held-out sets per source."""
     raw = raw_corpus(cfg)
     clean = np.flatnonzero(raw.kind == 0)
-    order = clean[np.random.default_rng(seed).permutation(len(clean))]
+    order = clean[np.random.default_rng(seed).permutation(len(clean))]  # the split itself is seed-free
     corpus = token_corpus([raw.texts[i] for i in order], raw.heldout, max_bytes=max_bytes)
     corpus.details.update({"train_tokens": float(corpus.train.size),
                            **{f"heldout_tokens/{s}": float(v.size) for s, v in corpus.heldout.items()}})
