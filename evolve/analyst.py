@@ -122,7 +122,7 @@ def evaluate_hypothesis(h: Mapping[str, Any], records: Sequence[GenomeRecord], c
     sides = [(satisfies(r.features, h["predicate"]), r.perf) for r in fresh]
     x = [p for s, p in sides if s is True]
     y = [p for s, p in sides if s is False]
-    ev = compare_groups(x, y, confidence, n_resamples, seed=cycle) if x and y else None
+    ev = compare_groups(x, y, confidence, n_resamples, seed=cycle) if min(len(x), len(y)) >= 2 else None
     status = judge(ev, h["direction"], min_group)
     if ev is None and len(fresh) >= 4 * min_group:
         status = "retired"  # the predicate no longer splits what the search produces
@@ -162,7 +162,7 @@ def mine_hypotheses(records: Sequence[GenomeRecord], domain: str, cycle: int, ex
         perf = np.array([r.perf for r in rows], float)
         side = OPS[predicate["op"]](values, predicate["value"])
         x, y = perf[known & side], perf[known & ~side]
-        if min(len(x), len(y)) < min_group:
+        if min(len(x), len(y)) < max(2, min_group):
             continue
         ev = compare_groups(x, y, confidence, n_resamples, seed=cycle)
         hid = hypothesis_id(domain, predicate, "perf")

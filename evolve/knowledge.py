@@ -240,10 +240,23 @@ class KnowledgeBase:
                 clauses.append(f"{col} = ?")
                 args.append(val)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._select_candidates(where, args)
+
+    def _select_candidates(self, where: str, args: Sequence[Any]) -> list[Candidate]:
         rows = self._db.execute(f"SELECT * FROM candidates{where} ORDER BY created, id", args)
         return [Candidate(id=r["id"], stage=r["stage"], triple=json.loads(r["triple"]), focus=r["focus"],
                           cycle=r["cycle"], source=r["source"], status=r["status"], reason=r["reason"],
                           promoted=bool(r["promoted"])) for r in rows]
+
+    def candidate(self, cid: str) -> Candidate:
+        rows = [c for c in self._select_candidates(" WHERE id = ?", [cid])]
+        if not rows:
+            raise KeyError(cid)
+        return rows[0]
+
+    def version(self) -> int:
+        """Changes whenever any connection commits (SQLite's data_version + our own writes)."""
+        return self._db.total_changes * 1_000_003 + self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def mark_promoted(self, db: sqlite3.Connection, cid: str) -> None:
         db.execute("UPDATE candidates SET promoted = 1 WHERE id = ?", (cid,))

@@ -1,0 +1,58 @@
+"""Turning the Hydra config into a validated plain dict, with errors that say what to type instead."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the valid choices."""
+
+
+def domain_choices() -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "domain").glob("*.yaml"))
+
+
+def _positive(cfg: dict, path: str, kind: type = int, allow_zero: bool = False) -> None:
+    node: Any = cfg
+    for part in path.split("."):
+        node = node[part]
+    try:
+        value = kind(node)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path} must be a {kind.__name__}, got {node!r}") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{path} must be {'>= 0' if allow_zero else '> 0'}, got {node!r}")
+
+
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """Validate and resolve; raises ConfigError with a fix-it message."""
+    if "domains" not in cfg or not cfg.domains:
+        raise ConfigError("no domain chosen: add +domain=<name> with one of: " + ", ".join(domain_choices()))
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    for path, kind, zero in (("campaign.cycles", int, False), ("campaign.proposals_per_cycle", int, False),
+                             ("campaign.initial_samples", int, True), ("campaign.novelty_k", int, False),
+                             ("campaign.cross_top_k", int, False), ("campaign.max_design_attempts", int, False),
+                             ("executor.workers", int, False), ("executor.time_limit_s", float, False),
+                             ("analysis.min_group", int, False), ("analysis.bootstrap", int, False)):
+        _positive(plain, path, kind, zero)
+    for path in ("campaign.p_pass", "campaign.crossover_rate", "analysis.agenda_floor"):
+        value = plain[path.split(".")[0]][path.split(".")[1]]
+        if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"{path} must be a number in [0, 1], got {value!r}")
+    if int(plain["analysis"]["min_group"]) < 2:
+        raise ConfigError("analysis.min_group must be >= 2 (a confidence interval needs two genomes per side)")
+    if not 0.5 < float(plain["analysis"]["confidence"]) < 1.0:
+        raise ConfigError(f"analysis.confidence must be in (0.5, 1), got {plain['analysis']['confidence']!r}")
+    for name, dcfg in plain["domains"].items():
+        if not isinstance(dcfg, dict) or "scales" not in dcfg:
+            raise ConfigError(f"domains.{name} needs a 'scales' section (see conf/domain/*.yaml)")
+        if plain["scale"]["name"] not in dcfg["scales"]:
+            raise ConfigError(f"domain {name!r} has no budgets for scale={plain['scale']['name']}; "
+                              f"choose one of: {', '.join(sorted(dcfg['scales']))}")
+    return plain

@@ -1,0 +1,39 @@
+"""Shared fixtures: composing the real Hydra config with test domains plugged in."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import evolve  # noqa: F401  (sets XLA_FLAGS before anything imports jax)
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def compose_config(overrides: list[str] | None = None) -> Any:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides or []))
+
+
+def numeric_campaign_config(tmp_path: Path, overrides: list[str] | None = None, **domain: Any) -> dict:
+    """A plain campaign config (as evolve.config.resolve returns) over the hostile numeric domain."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_config(["llm=none", "progress=false", *(overrides or [])])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["domains"] = {"numeric": {"plugin": "tests.hostile_domain:HostileDomain", "n_var": 5,
+                                    "problem": "zdt1", **domain, "scales": {"tiny": {}}}}
+    plain["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    plain["executor"]["time_limit_s"] = 20.0
+    return plain
+
+
+@pytest.fixture
+def numeric_cfg(tmp_path: Path):
+    return lambda overrides=None, **kw: numeric_campaign_config(tmp_path, overrides, **kw)
