@@ -1,0 +1,115 @@
+"""`ArchDomain`: the architecture domain plugin (the `domains.base.Domain` protocol).
+
+A thin class over pure modules: genome/expr (the tree), text (forms), operators (GP),
+describe (params, descriptor, features), checks, compile (NNX) and evaluate (LM + recall).
+Constructed once per process from the merged config dict (conf/domain/arch.yaml).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from domains.arch import describe, genome, operators, text
+from domains.arch.baselines import REFERENCE, baselines
+from domains.arch.checks import static_check
+from domains.arch.genome import ArchGenome, Bounds
+from domains.arch.grammar import grammar
+from domains.base import Budget, CheckResult, Domain, Metrics
+
+# Defaults for a config that leaves keys out (the YAML documents each one).
+DEFAULTS: dict[str, Any] = {
+    "vocab_size": 256, "d_model": 64, "n_layers": 2, "max_params": 400_000, "dtype": "float32", "chunk": 64,
+    "recall_weight": 1.0, "check_seq_len": 96, "check_batch": 2, "check_layers": 1, "min_steps": 10, "min_recall_steps": 10,
+    "corpus_max_bytes": None, "sequence_block_layers": 1, "lm": {}, "recall": {}, "lm_preset": "tiny", "recall_preset": "tiny",
+}
+
+
+class ArchDomain:
+    name = "arch"
+    reference = REFERENCE
+
+    def __init__(self, cfg: Mapping[str, Any] | None = None):
+        self.cfg: dict[str, Any] = {**DEFAULTS, **dict(cfg or {})}
+        self.bounds = Bounds.from_cfg(self.cfg)
+
+    # --- the genome space ------------------------------------------------------------------
+    def baselines(self) -> dict[str, ArchGenome]:
+        return baselines()
+
+    def sample(self, rng: np.random.Generator) -> ArchGenome:
+        return operators.sample(rng, self.bounds)
+
+    def mutate(self, g: ArchGenome, rng: np.random.Generator) -> ArchGenome:
+        return operators.mutate(g, rng, self.bounds)
+
+    def crossover(self, a: ArchGenome, b: ArchGenome, rng: np.random.Generator) -> ArchGenome:
+        return operators.crossover(a, b, rng, self.bounds)
+
+    # --- forms -----------------------------------------------------------------------------
+    def to_json(self, g: ArchGenome) -> dict:
+        return genome.to_json(g)
+
+    def from_json(self, data: Any) -> ArchGenome:
+        return genome.from_json(data)
+
+    def to_text(self, g: ArchGenome) -> str:
+        return text.to_text(g)
+
+    def parse(self, s: str) -> ArchGenome:
+        return text.parse(s)
+
+    def grammar(self) -> str:
+        c = self.cfg
+        return grammar(self.bounds, d_model=int(c["d_model"]), n_layers=int(c["n_layers"]),
+                       max_params=int(c["max_params"]))
+
+    # --- analysis --------------------------------------------------------------------------
+    def check(self, g: Any) -> CheckResult:
+        c = self.cfg
+        return static_check(g, self.bounds, d_model=int(c["d_model"]), n_layers=int(c["n_layers"]),
+                            vocab_size=int(c["vocab_size"]), max_params=int(c["max_params"]))
+
+    def descriptor(self, g: ArchGenome) -> np.ndarray:
+        return describe.descriptor(g)
+
+    def features(self, g: ArchGenome) -> dict[str, float]:
+        return describe.features(g)
+
+    def n_params(self, g: ArchGenome) -> int:
+        c = self.cfg
+        return describe.n_params(g, d_model=int(c["d_model"]), n_layers=int(c["n_layers"]),
+                                 vocab_size=int(c["vocab_size"]))
+
+    # --- evaluation ------------------------------------------------------------------------
+    def dynamic_check(self, g: ArchGenome, *, seed: int = 0) -> CheckResult:
+        from domains.arch import evaluate
+
+        return evaluate.dynamic_check(g, self.cfg, seed=seed)
+
+    def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Domain]) -> Metrics:
+        from domains.arch import evaluate
+
+        g = triple[self.name]
+        static = self.check(g)
+        if not static.ok:
+            from domains.base import EvaluationError
+
+            raise EvaluationError(f"static check failed: {static.reason}")
+        return evaluate.evaluate(g, self.cfg, budget, evaluate.corpus_for(triple, budget, partners, self.cfg))
+
+    def provide(self, resource: str, g: ArchGenome, **kwargs: Any) -> Any:
+        from domains.arch import compile as comp
+
+        c = self.cfg
+        if resource == "model_fn":
+            w = comp.Width(int(c["d_model"]), int(c["n_layers"]), str(c["dtype"]), int(c["chunk"]))
+            return comp.model_fn(g, w, vocab_size=int(kwargs["vocab_size"]), max_len=int(kwargs["max_len"]))
+        if resource == "sequence_block":
+            w = comp.Width(int(kwargs["d_model"]), int(c["sequence_block_layers"]), str(c["dtype"]), int(c["chunk"]))
+            return comp.stack_fn(g, w)
+        raise KeyError(f"arch provides 'model_fn' and 'sequence_block', not {resource!r}")
+
+    def normalise(self, score: float, reference_score: float) -> float:
+        """Gain over the reference Transformer in score units (nats of held-out loss, plus recall)."""
+        return float(score) - float(reference_score)
