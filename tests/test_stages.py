@@ -1,0 +1,38 @@
+"""The cascade's pure rules: stage specs, promotion counts and order, cross combinations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evolve import stages
+
+
+def test_stage_specs_and_validation():
+    specs = stages.stage_specs({"stages": {"isolated": {"fraction": 0.1, "seeds": 1},
+                                           "cross": {"fraction": 0.3, "seeds": 1},
+                                           "full": {"fraction": 1.0, "seeds": 3}}})
+    assert specs["full"].seed_list(2) == [2000, 2001, 2002]
+    with pytest.raises(ValueError, match="lacks stages"):
+        stages.stage_specs({"stages": {"isolated": {"fraction": 0.1, "seeds": 1}}})
+    with pytest.raises(ValueError, match="fraction must be in"):
+        stages.stage_specs({"stages": {s: {"fraction": 0.0, "seeds": 1} for s in ("isolated", "cross", "full")}})
+    assert stages.next_stage("isolated") == "cross" and stages.next_stage("full") is None
+
+
+def test_promotion_count():
+    assert [stages.promotion_count(n, 0.34) for n in (0, 1, 3, 5, 10)] == [0, 1, 2, 2, 4]
+
+
+def test_promotions_follow_pareto_rank_against_the_whole_stage():
+    # minimisation; rows 0 and 1 are on the first front, 2 on the second, 3 dominated by everything
+    F = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    assert stages.choose_promotions(F, [True] * 4, 2) == [0, 1]
+    assert stages.choose_promotions(F, [False, True, True, True], 2) == [1, 2]
+    assert stages.choose_promotions(F, [False, False, False, True], 3) == [3]
+
+
+def test_cross_triples_combine_the_focus_with_top_genomes_of_the_others():
+    triple = {"arch": "a1", "rl": "r0", "data": "d0"}
+    out = stages.cross_triples(triple, "arch", {"arch": ["a9"], "rl": ["r1", "r2"], "data": ["d1"]}, limit=10)
+    assert out == [{"arch": "a1", "rl": "r1", "data": "d1"}, {"arch": "a1", "rl": "r2", "data": "d1"}]
+    assert stages.cross_triples({"arch": "a1"}, "arch", {"arch": ["a2"]}, limit=4) == [{"arch": "a1"}]
