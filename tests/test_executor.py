@@ -31,6 +31,8 @@ def task(payload):
     if kind == "scratch":
         Path("marker.txt").write_text(arg)
         return (os.getcwd(), os.environ["EVOLVE_SCRATCH"], sorted(os.listdir(".")))
+    if kind == "procenv":
+        return Path("/proc/self/environ").read_bytes()
     if kind == "pid":
         return os.getpid()
     if kind == "alloc":
@@ -111,6 +113,8 @@ def test_environment_strips_secrets(pool):
     assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in env["XLA_FLAGS"]
     assert env["EVOLVE_WORKER"] in ("0", "1")
     assert os.environ["EVOLVE_TEST_API_KEY"] == "sk-should-not-leak"  # the driver keeps its own
+    initial = run_all(pool, {"proc": ("procenv", None)})["proc"].value  # the process's initial block
+    assert b"EVOLVE_EXTRA=yes" in initial and b"sk-should-not-leak" not in initial
 
 
 def test_scratch_dirs_are_isolated_and_removed(pool):
