@@ -179,7 +179,7 @@ class Campaign:
         finally:
             executor.shutdown()
             self._save_wall_time()
-            summary = self.write_summary(final=True)
+            summary = self.write_summary()
             self._write_report()
             self.tracker.close(status)
             self.kb.close()
@@ -596,7 +596,7 @@ class Campaign:
                         "texts": {n: self.kb.genome(g)["text"] for n, g in r.cand.triple.items()}})
         return out
 
-    def write_summary(self, final: bool = False) -> dict[str, Any]:
+    def write_summary(self) -> dict[str, Any]:
         counts = self.evaluation_counts()
         wall = float(self.kb.get_meta("wall_seconds_before", 0.0)) + time.time() - self._session_start
         summary = {
@@ -615,8 +615,8 @@ class Campaign:
             "mlflow_tracking_uri": self.kb.get_meta("mlflow_tracking_uri"),
             "mlflow_run_id": self.kb.get_meta("mlflow_run_id"),
             "wall_seconds": wall, "device_seconds": self.device_seconds(),
-            "report": str((self.run_dir / "report.md").resolve()), "complete": final and
-            int(self.kb.get_meta("cycles_done", 0)) >= self.cycles,
+            "report": str((self.run_dir / "report.md").resolve()),
+            "complete": int(self.kb.get_meta("cycles_done", 0)) >= self.cycles,
         }
         tmp = self.run_dir / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2, default=float))

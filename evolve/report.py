@@ -413,3 +413,11 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
     path = run_dir / "report.md"
     path.write_text("\n".join(out))
     return path
+
+
+if __name__ == "__main__":  # `python -m evolve.report RUN_DIR` rebuilds a run's report from its knowledge base
+    import sys
+
+    from evolve.reporting import main
+
+    sys.exit(main())

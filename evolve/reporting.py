@@ -31,3 +31,43 @@ def write_run_report(run_dir: Path, campaign: Any) -> Path:
     report.plot_lineage(lineage_nodes(campaign), best, run_dir / "lineage.png")
     summary = campaign.write_summary()
     return report.write_report(run_dir, summary, campaign.kb.hypotheses(), campaign.kb.agenda(), front, images)
+
+
+def campaign_from_run_dir(run_dir: Path) -> Any:
+    """Rebuild a (read-mostly) Campaign from the config stored in a run's knowledge base."""
+    import json
+    import sqlite3
+
+    from evolve.campaign import Campaign
+
+    db = Path(run_dir) / "knowledge.db"
+    if not db.exists():
+        raise FileNotFoundError(f"{db} does not exist: is {run_dir} a run directory?")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise ValueError(f"{db} holds no campaign config")
+    cfg = json.loads(row[0])
+    cfg = {**cfg, "tracking": {**cfg.get("tracking", {}), "enabled": False}, "progress": False,
+           "llm": {**(cfg.get("llm") or {}), "mode": "none"}}
+    return Campaign(cfg, Path(run_dir), Path(__file__).resolve().parent.parent)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evolve.report RUN_DIR`: recompute summary.json, plots and report.md from the knowledge base."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m evolve.report RUN_DIR", file=sys.stderr)
+        return 2
+    campaign = campaign_from_run_dir(Path(args[0]))
+    try:
+        path = write_run_report(Path(args[0]), campaign)
+    finally:
+        campaign.kb.close()
+    print(path)
+    return 0
