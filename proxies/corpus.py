@@ -32,7 +32,7 @@ from proxies.corpus_sources import CLEAN_SOURCES, fingerprint, read_source
 
 VOCAB_SIZE = 256  # byte-level tokens
 EOT = 0  # document separator; NUL never occurs inside a document (sources strip it)
-_BUILDER_VERSION = 2  # bump when the corpus construction changes, to invalidate caches
+_BUILDER_VERSION = 3  # bump when the corpus construction changes, to invalidate caches
 
 
 @dataclass(frozen=True)

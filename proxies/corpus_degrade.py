@@ -63,7 +63,7 @@ def exact_dup(parent: str, rng: np.random.Generator, vocab: Sequence[str]) -> st
 def near_dup(parent: str, rng: np.random.Generator, vocab: Sequence[str]) -> str:
     """A reposted copy: a few words swapped, whitespace changed, a header or footer added."""
     words = _words(parent)
-    for i in rng.choice(len(words), size=max(1, len(words) // 30), replace=True):
+    for i in rng.choice(len(words), size=max(1, len(words) // 80), replace=True):
         words[i] = _pick(vocab, rng)
     body = " ".join(words) if rng.random() < 0.5 else "\n".join(
         " ".join(words[i:i + 12]) for i in range(0, len(words), 12))

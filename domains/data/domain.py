@@ -1,0 +1,240 @@
+"""The data-curation domain: evolvable curation pipelines scored by a language-model proxy.
+
+Evaluation: run the genome's pipeline over the raw corpus (cached per process by genome id), draw exactly
+`steps x batch x seq_len` training tokens from the kept text (repeating it when too little is kept), train
+the triple's architecture (or the plain GPT) on them and measure loss on the clean held-out text of every
+source. Score = -macro-average held-out loss; perf = nats gained over the reference ("none").
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics, genome_id
+from domains.data import baselines as bl
+from domains.data import describe, genome as gn, operators, text
+from domains.data.genome import DataGenome
+from domains.data.mixture import training_tokens
+from domains.data.pipeline import Context, Docs, kept_fractions, run_steps
+from domains.data.user_corpus import OFFLINE, load_user_corpus, validate_corpus_config
+from proxies.corpus import VOCAB_SIZE, CorpusConfig, RawCorpus, TokenCorpus, encode, raw_corpus
+
+CURVE_POINTS = 4  # loss-curve features in the behaviour vector
+
+
+class DataDomain:
+    """Curation pipelines over the offline corpus (or the user's), scored by held-out LM loss."""
+
+    name = "data"
+    reference = bl.REFERENCE
+
+    def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
+        self.cfg = dict(cfg or {})
+        validate_corpus_config(self.cfg)
+        self._raw: RawCorpus | None = None
+        self._curated: OrderedDict[str, tuple[Docs, float]] = OrderedDict()
+        self._sources: tuple[str, ...] | None = None
+
+    # --- the corpus ------------------------------------------------------------------------------------
+    def corpus_config(self) -> CorpusConfig:
+        overrides = dict(self.cfg.get("corpus_overrides") or {})
+        return replace(CorpusConfig.preset(str(self.cfg.get("corpus_preset", "tiny"))), **overrides)
+
+    def raw(self) -> RawCorpus:
+        if self._raw is None:
+            spec = self.cfg.get("corpus", "offline")
+            self._raw = raw_corpus(self.corpus_config()) if spec in OFFLINE else load_user_corpus(self.cfg)
+        return self._raw
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Source names; the offline corpus's are known without building it."""
+        if self._sources is None:
+            spec = self.cfg.get("corpus", "offline")
+            self._sources = self.corpus_config().sources if spec in OFFLINE else self.raw().sources
+        return self._sources
+
+    def _context(self) -> Context:
+        raw = self.raw()
+        reference = tuple(t for s in raw.sources for t in raw.reference.get(s, ()))
+        return Context(sources=raw.sources, reference=reference, seed=int(self.cfg.get("curation_seed", 0)))
+
+    def curate(self, genome: DataGenome) -> tuple[Docs, float]:
+        """(kept documents, pipeline seconds when first run); cached per process by genome id."""
+        key = genome_id(self.name, self.to_json(genome))
+        if key in self._curated:
+            self._curated.move_to_end(key)
+            return self._curated[key]
+        raw = self.raw()
+        start = time.perf_counter()
+        docs = Docs(raw.texts, raw.source.astype(np.int64), raw.kind.astype(np.int64))
+        try:
+            kept = run_steps(genome.steps, docs, self._context())
+        except (ValueError, MemoryError) as exc:
+            raise EvaluationError(f"curation pipeline failed: {exc}") from exc
+        seconds = time.perf_counter() - start
+        self._curated[key] = (kept, seconds)
+        while len(self._curated) > int(self.cfg.get("curated_cache", 16)):
+            self._curated.popitem(last=False)
+        return kept, seconds
+
+    def _all_docs(self) -> Docs:
+        raw = self.raw()
+        return Docs(raw.texts, raw.source.astype(np.int64), raw.kind.astype(np.int64))
+
+    # --- the genome space ------------------------------------------------------------------------------
+    def baselines(self) -> dict[str, DataGenome]:
+        return bl.baselines()
+
+    def sample(self, rng: np.random.Generator) -> DataGenome:
+        return operators.sample(rng, self.sources)
+
+    def mutate(self, genome: DataGenome, rng: np.random.Generator) -> DataGenome:
+        return operators.mutate(genome, rng, self.sources)
+
+    def crossover(self, a: DataGenome, b: DataGenome, rng: np.random.Generator) -> DataGenome:
+        return operators.crossover(a, b, rng, self.sources)
+
+    # --- forms -------------------------------------------------------------------------------------------
+    def to_json(self, genome: DataGenome) -> dict[str, Any]:
+        return gn.to_json(genome)
+
+    def from_json(self, data: Any) -> DataGenome:
+        try:
+            return gn.from_json(data)
+        except TypeError as exc:
+            raise GenomeError(f"bad data genome JSON: {exc}") from exc
+
+    def to_text(self, genome: DataGenome) -> str:
+        return text.to_text(genome)
+
+    def parse(self, source: str) -> DataGenome:
+        try:
+            return text.parse(source)
+        except TypeError as exc:
+            raise GenomeError(f"bad data genome text: {exc}") from exc
+
+    def grammar(self) -> str:
+        return describe.grammar(self.sources)
+
+    # --- analysis --------------------------------------------------------------------------------------
+    def check(self, genome: DataGenome) -> CheckResult:
+        return gn.check(genome, self.sources)
+
+    def descriptor(self, genome: DataGenome) -> np.ndarray:
+        return describe.descriptor(genome, self.sources)
+
+    def features(self, genome: DataGenome) -> dict[str, float]:
+        return describe.features(genome, self.sources)
+
+    # --- evaluation ------------------------------------------------------------------------------------
+    def lm_config(self, fraction: float) -> Any:
+        """The LM proxy's config at this budget: the scale's preset and overrides, steps scaled."""
+        from proxies.lm import LMConfig
+
+        lm = dict(self.cfg.get("lm") or {})
+        preset = str(lm.pop("preset", self.cfg.get("scale", "tiny")))
+        if preset not in ("tiny", "small"):
+            raise ValueError(f"unknown LM preset {preset!r} (tiny, small)")
+        cfg = replace(getattr(LMConfig, preset)(), **{k: v for k, v in lm.items() if k != "min_steps"})
+        steps = max(int(lm.get("min_steps", 10)), round(fraction * cfg.steps))
+        return replace(cfg, steps=steps)
+
+    def model_fn(self, triple: Mapping[str, Any], partners: Mapping[str, Any], max_len: int) -> Any:
+        """The triple's architecture when an arch partner exists, else the plain GPT of this scale."""
+        if "arch" in partners and "arch" in triple:
+            return partners["arch"].provide("model_fn", triple["arch"], vocab_size=VOCAB_SIZE, max_len=max_len)
+        from proxies.lm import GPT
+
+        model = dict(self.cfg.get("model") or {"d_model": 64, "n_layers": 2, "n_heads": 4})
+        dtype = self.lm_config(1.0).dtype
+        return lambda rngs: GPT(VOCAB_SIZE, max_len=max_len, dtype=dtype, rngs=rngs, **model)
+
+    def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
+        import jax
+
+        from proxies.lm import measure
+
+        genome = triple[self.name]
+        if not (ok := self.check(genome)).ok:
+            raise EvaluationError(f"invalid genome: {ok.reason}")
+        raw = self.raw()
+        kept, pipeline_seconds = self.curate(genome)
+        if not len(kept):
+            raise EvaluationError("the curation pipeline kept no documents")
+        cfg = self.lm_config(budget.fraction)
+        n_tokens = cfg.steps * cfg.batch_size * cfg.seq_len + 1
+        rng = np.random.default_rng(budget.seed)
+        weights = {s: genome.weight(s) for s in raw.sources}
+        try:
+            tokens, mix_details = training_tokens(kept, raw.sources, weights, n_tokens, genome.order, rng)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from exc
+        eval_sets = {s: encode(raw.heldout[s]) for s in raw.sources}
+        result = measure(cfg, self.model_fn(triple, partners, cfg.seq_len), tokens, eval_sets,
+                         jax.random.PRNGKey(budget.seed))
+        metrics = result["metrics"] if "metrics" in result else result
+        if bool(np.asarray(metrics.get("diverged", False))):
+            raise EvaluationError("LM training diverged")
+        eval_loss = {s: float(np.asarray(v)) for s, v in metrics["eval_loss"].items()}
+        if not all(math.isfinite(v) for v in eval_loss.values()):
+            raise EvaluationError(f"non-finite held-out loss {eval_loss}")
+        score = -float(np.mean(list(eval_loss.values())))
+        before = self._all_docs()
+        by_source = kept_fractions(before, kept, raw.sources, "source")
+        by_kind = kept_fractions(before, kept, raw.kinds, "kind")
+        curve = np.asarray(metrics["train_loss"], dtype=np.float64).ravel()
+        train_seconds = float(result.get("train_seconds", 0.0))
+        return Metrics(
+            score=score,
+            cost={"seconds": pipeline_seconds + train_seconds, "pipeline_seconds": pipeline_seconds,
+                  "train_seconds": train_seconds, "compile_seconds": float(result.get("compile_seconds", 0.0)),
+                  "tokens": float(tokens.size), "params": float(result.get("params", 0.0)),
+                  "flops_per_token": float(result.get("flops_per_token", 0.0))},
+            details={**{f"kept/{s}": v for s, v in by_source.items()},
+                     **{f"kept_kind/{k}": v for k, v in by_kind.items() if math.isfinite(v)},
+                     **{f"eval_loss/{s}": v for s, v in eval_loss.items()},
+                     **mix_details, "docs_kept": float(len(kept)),
+                     "bytes_kept": float(kept.nbytes().sum()),
+                     "tokens_per_second": float(result.get("tokens_per_second", 0.0))},
+            behaviour=[*(by_kind[k] for k in raw.kinds), *curve_features(curve)],
+            curves={"train_loss": curve[:: max(1, curve.size // 200)].tolist()},
+        )
+
+    def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
+        if resource != "corpus":
+            raise KeyError(f"data domain provides 'corpus', not {resource!r}")
+        return self.curated_corpus(genome, seed=int(kwargs.get("seed", 0)), budget=kwargs.get("budget"))
+
+    def curated_corpus(self, genome: DataGenome, *, seed: int = 0, budget: int | None = None) -> TokenCorpus:
+        """The curated training tokens (one natural pass over the kept text unless `budget` is given, drawn
+        with the genome's mixture and order) plus the clean held-out sets."""
+        raw = self.raw()
+        kept, _ = self.curate(genome)
+        if not len(kept):
+            raise EvaluationError("the curation pipeline kept no documents")
+        n_tokens = int(budget) if budget is not None else int(kept.nbytes().sum() + len(kept))
+        weights = {s: genome.weight(s) for s in raw.sources}
+        tokens, mix_details = training_tokens(kept, raw.sources, weights, n_tokens, genome.order,
+                                              np.random.default_rng(seed))
+        kept_by_source = kept_fractions(self._all_docs(), kept, raw.sources, "source")
+        return TokenCorpus(train=tokens, heldout={s: encode(raw.heldout[s]) for s in raw.sources},
+                           details={**{f"kept/{s}": v for s, v in kept_by_source.items()}, **mix_details})
+
+    def normalise(self, score: float, reference_score: float) -> float:
+        """Nats of held-out loss gained over the reference pipeline at the same budget."""
+        return float(score) - float(reference_score)
+
+
+def curve_features(curve: np.ndarray, points: int = CURVE_POINTS) -> list[float]:
+    """Mean training loss in `points` equal segments, in units of the uniform byte loss ln(256)."""
+    if curve.size == 0 or not np.all(np.isfinite(curve)):
+        return [float("nan")] * points
+    return [float(seg.mean() / math.log(VOCAB_SIZE)) for seg in np.array_split(curve, points) if seg.size] + \
+        [float("nan")] * max(0, points - curve.size)
