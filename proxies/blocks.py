@@ -202,7 +202,7 @@ def delta_rule(q: jax.Array, k: jax.Array, v: jax.Array, beta: jax.Array, log_a:
 # ----------------------------------------------------------------------------- token mixers
 
 
-def _attention(q: jax.Array, k: jax.Array, v: jax.Array, window: int | None) -> jax.Array:
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, window: int | None) -> jax.Array:
     """Causal (sliding-window) softmax attention on (B, T, H, d); cuDNN when it applies."""
     lw = None if window is None else (window - 1, 0)
     if jax.default_backend() == "gpu" and q.dtype in (jnp.bfloat16, jnp.float16):
@@ -234,7 +234,7 @@ class CausalSelfAttention(nnx.Module):
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, T, H, d)
         if self.rope:
             q, k = apply_rope(q), apply_rope(k)
-        y = _attention(q, k, v, self.window)
+        y = causal_attention(q, k, v, self.window)
         return self.out(y.reshape(B, T, D))
 
 
