@@ -73,7 +73,10 @@ def signature(text: str, ngram: int, perms: int) -> LeanMinHash:
 
 def near_docs(texts: tuple[str, ...] | list[str], threshold: float, ngram: int, perms: int) -> np.ndarray:
     """Indices of documents kept after MinHash-LSH near-dedup at Jaccard `threshold`."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=perms)
+    try:
+        lsh = MinHashLSH(threshold=threshold, num_perm=perms)
+    except ValueError:  # thresholds near 1 leave datasketch's optimiser < 2 bands: use 2 strict bands
+        lsh = MinHashLSH(num_perm=perms, params=(2, perms // 2))
     kept: dict[int, LeanMinHash] = {}
     for i, text in enumerate(texts):
         sig = signature(text, ngram, perms)
