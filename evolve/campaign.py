@@ -334,10 +334,12 @@ class Campaign:
                         "configs": self.domain_cfgs, "domain": name, "triple": triple_json,
                         "stage": stage, "fraction": spec.fraction, "seed": seed})
                     tasks += 1
+        by_id = {c.id: c for c in pending}
         finished = 0
         for result in executor.results():
             finished += 1
             self._record(result, stage)
+            self._finish_candidate(by_id[result.task_id.split("|")[0]], seeds)
             self.progress.update(cycle=cycle, cycles=self.cycles, stage=stage, done=finished, total=tasks,
                                  best=self.best_perf(), hypervolume=self.hypervolume(), note=self._note(result))
         for cand in pending:
@@ -367,6 +369,7 @@ class Campaign:
         return f"{what}: ok in {result.seconds:.1f}s" if result.status == "ok" else f"{what}: {result.status}: {result.reason[:160]}"
 
     def _finish_candidate(self, cand: Candidate, seeds: list[int]) -> None:
+        """Settle a candidate once all its evaluations are in (failed as soon as one fails)."""
         evs = [e for e in self.kb.evaluations(cand.id) if e.seed in seeds]
         failed = [e for e in evs if e.status != "ok"]
         if failed:
