@@ -1,6 +1,7 @@
 """`python -m evolve +domain=arch|rl|data|all [overrides]` — a thin shell over `run(cfg)`."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from evolve.knowledge import KnowledgeBaseError
 from evolve.plugins import PluginError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler, `timeout`, `kill`) ends the run like Ctrl-C: summary written, MLflow run closed."""
+    raise KeyboardInterrupt
 
 
 def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
@@ -32,6 +38,7 @@ def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     root = Path(HydraConfig.get().runtime.cwd)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         run(cfg, run_dir, root)
     except (ConfigError, KnowledgeBaseError, PluginError) as exc:
