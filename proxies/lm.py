@@ -92,15 +92,36 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- trainer
 
 
-def _optimizer(cfg: LMConfig) -> optax.GradientTransformation:
-    warmup = max(1, round(cfg.warmup_frac * cfg.steps))
+def make_optimizer(*, lr: float, steps: int, warmup_frac: float, min_lr_frac: float, weight_decay: float,
+                   grad_clip: float) -> optax.GradientTransformation:
+    """Clip by global norm, then AdamW (b2 0.95) with linear warm-up and cosine decay;
+    weight decay only on tensors with ndim >= 2 (matrices, embeddings)."""
+    warmup = max(1, round(warmup_frac * steps))
     schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=cfg.lr, warmup_steps=warmup,
-        decay_steps=max(cfg.steps, warmup + 1), end_value=cfg.lr * cfg.min_lr_frac)
+        init_value=0.0, peak_value=lr, warmup_steps=warmup,
+        decay_steps=max(steps, warmup + 1), end_value=lr * min_lr_frac)
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)  # noqa: E731
     return optax.chain(
-        optax.clip_by_global_norm(cfg.grad_clip),
-        optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=cfg.weight_decay, mask=decay_mask))
+        optax.clip_by_global_norm(grad_clip),
+        optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=weight_decay, mask=decay_mask))
+
+
+def guarded_update(tx: optax.GradientTransformation, params, opt_state, grads, loss: jax.Array,
+                   diverged: jax.Array):
+    """Apply one optimiser update unless this or an earlier step saw a non-finite loss or
+    gradient; then keep the last finite params so the run returns instead of spreading NaN.
+    Returns (params, opt_state, diverged)."""
+    bad = ~(jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)))
+    updates, new_opt = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    diverged = diverged | bad
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(diverged, o, n), new, old)  # noqa: E731
+    return keep(new_params, params), keep(new_opt, opt_state), diverged
+
+
+def _optimizer(cfg: LMConfig) -> optax.GradientTransformation:
+    return make_optimizer(lr=cfg.lr, steps=cfg.steps, warmup_frac=cfg.warmup_frac, min_lr_frac=cfg.min_lr_frac,
+                          weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
 
 
 def _parts(cfg: LMConfig, model_fn: ModelFn):
@@ -108,16 +129,11 @@ def _parts(cfg: LMConfig, model_fn: ModelFn):
     tx = _optimizer(cfg)
     span = cfg.seq_len + 1
 
-    def build(key):
-        graphdef, params, rest = nnx.split(model_fn(nnx.Rngs(key)), nnx.Param, ...)
-        return graphdef, params, rest
+    graphdef = model_graphdef(model_fn)
 
     def init(key):
-        _, params, rest = build(key)
+        _, params, rest = nnx.split(model_fn(nnx.Rngs(key)), nnx.Param, ...)
         return params, rest, tx.init(params), jnp.zeros((), bool)
-
-    graphdef = nnx.eval_shape(lambda: model_fn(nnx.Rngs(0)))
-    graphdef = nnx.split(graphdef, nnx.Param, ...)[0]
 
     def loss_fn(params, rest, windows):
         logits = nnx.merge(graphdef, params, rest)(windows[:, :-1])
@@ -127,12 +143,8 @@ def _parts(cfg: LMConfig, model_fn: ModelFn):
         params, rest, opt_state, diverged = carry
         windows = sample_windows(key, tokens, cfg.batch_size, span)
         loss, grads = jax.value_and_grad(loss_fn)(params, rest, windows)
-        bad = ~(jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads)))
-        updates, new_opt = tx.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        diverged = diverged | bad
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(diverged, o, n), new, old)  # noqa: E731
-        return (keep(new_params, params), rest, keep(new_opt, opt_state), diverged), loss
+        params, opt_state, diverged = guarded_update(tx, params, opt_state, grads, loss, diverged)
+        return (params, rest, opt_state, diverged), loss
 
     def evaluate(params, rest, windows):  # windows: (eval_batches, B, span)
         return jax.lax.map(lambda w: loss_fn(params, rest, w), windows).mean()
@@ -172,10 +184,14 @@ def make_train(cfg: LMConfig, model_fn: ModelFn, train_tokens: np.ndarray,
     return train
 
 
+def model_graphdef(model_fn: ModelFn) -> nnx.GraphDef:
+    """The model's structure without allocating its parameters (split as Param, rest)."""
+    return nnx.split(nnx.eval_shape(lambda: model_fn(nnx.Rngs(0))), nnx.Param, ...)[0]
+
+
 def restore(model_fn: ModelFn, state: Mapping[str, Any]) -> nnx.Module:
     """Rebuild a trained model from `train(key)["state"]` (one seed, not a vmapped batch)."""
-    graphdef = nnx.split(nnx.eval_shape(lambda: model_fn(nnx.Rngs(0))), nnx.Param, ...)[0]
-    return nnx.merge(graphdef, state["params"], state["rest"])
+    return nnx.merge(model_graphdef(model_fn), state["params"], state["rest"])
 
 
 def _flops(compiled) -> float:

@@ -1,0 +1,120 @@
+"""Multi-query associative recall (MQAR, Zoology): can a sequence mixer look things up in context?
+
+A sequence starts with `num_pairs` key-value pairs `k1 v1 k2 v2 ...`, followed by a query region
+of filler tokens in which every key appears once more, in random order at random places. At a
+query position the model must predict that key's value. Keys come from the lower half of the
+vocabulary (token 0 is the filler), values from the upper half. Loss and accuracy count only
+query positions. Softmax attention solves it with two layers; mixers with a small or
+fixed-size state (short convolutions, plain linear attention) fail as pairs grow, which makes
+it a cheap probe of memory. Data are generated inside the jitted loop.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from proxies.lm import guarded_update, make_optimizer, model_graphdef
+
+F32 = jnp.float32
+FILLER = 0
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    vocab_size: int = 256  # keys from [1, vocab/2), values from [vocab/2, vocab); 0 is the filler
+    seq_len: int = 64  # tokens per sequence: 2 * num_pairs of pairs, the rest is the query region
+    num_pairs: int = 4  # key-value pairs to memorise (and queries to answer) per sequence
+    batch_size: int = 64  # sequences per optimiser step
+    steps: int = 1500  # optimiser steps (the arch domain scales this down by its budget)
+    lr: float = 3e-3  # peak AdamW learning rate
+    warmup_frac: float = 0.05  # linear warm-up fraction
+    min_lr_frac: float = 0.1  # cosine decays to lr * min_lr_frac
+    weight_decay: float = 0.1  # decoupled weight decay on matrices and embeddings
+    grad_clip: float = 1.0  # global gradient-norm clip
+    eval_batches: int = 4  # fresh held-out batches for the final accuracy
+    dtype: str = "float32"  # compute dtype model builders should use
+
+    @classmethod
+    def tiny(cls) -> "RecallConfig":
+        """2 CPU cores: 2-layer attention (d 64) solves it in the full 1500 steps."""
+        return cls()
+
+    @classmethod
+    def small(cls) -> "RecallConfig":
+        """One GPU: longer sequences and more pairs (Zoology-like difficulty)."""
+        return cls(vocab_size=8192, seq_len=256, num_pairs=32, batch_size=128, steps=3000, lr=1e-3,
+                   dtype="bfloat16")
+
+    def replace(self, **changes: Any) -> "RecallConfig":
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self):
+        if self.num_pairs > (self.vocab_size // 2) - 1:
+            raise ValueError("num_pairs exceeds the number of distinct keys (vocab_size // 2 - 1)")
+        if 3 * self.num_pairs > self.seq_len:
+            raise ValueError("seq_len must hold the pairs and a query region of at least num_pairs tokens")
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def make_batch(key: jax.Array, cfg: RecallConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(inputs, targets, mask), each (batch_size, seq_len); targets are valid where mask."""
+    return jax.vmap(lambda k: _sequence(k, cfg))(jax.random.split(key, cfg.batch_size))
+
+
+def _sequence(key: jax.Array, cfg: RecallConfig) -> tuple[jax.Array, jax.Array, jax.Array]:
+    n, T, half = cfg.num_pairs, cfg.seq_len, cfg.vocab_size // 2
+    k_keys, k_vals, k_order, k_pos = jax.random.split(key, 4)
+    keys = 1 + jax.random.choice(k_keys, half - 1, (n,), replace=False)  # distinct, in [1, half)
+    values = half + jax.random.randint(k_vals, (n,), 0, cfg.vocab_size - half)
+    pairs = jnp.stack([keys, values], axis=1).reshape(2 * n)
+    order = jax.random.permutation(k_order, n)  # which key is asked at each query slot
+    slots = jnp.sort(jax.random.choice(k_pos, T - 2 * n, (n,), replace=False)) + 2 * n
+    inputs = jnp.full((T,), FILLER, jnp.int32).at[: 2 * n].set(pairs).at[slots].set(keys[order])
+    targets = jnp.zeros((T,), jnp.int32).at[slots].set(values[order])
+    mask = jnp.zeros((T,), bool).at[slots].set(True)
+    return inputs, targets, mask
+
+
+def _loss_and_accuracy(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(F32), targets)
+    m = mask.astype(F32)
+    hits = (logits.argmax(-1) == targets).astype(F32)
+    return (ce * m).sum() / m.sum(), (hits * m).sum() / m.sum()
+
+
+def make_train(cfg: RecallConfig, model_fn: Callable[[nnx.Rngs], nnx.Module]) -> Callable[[jax.Array], dict]:
+    """Return jitted `train(key) -> {"state": {"params", "rest"}, "metrics": {"loss": (steps,),
+    "accuracy": query accuracy on fresh held-out batches, "diverged": bool}}`."""
+    tx = make_optimizer(lr=cfg.lr, steps=cfg.steps, warmup_frac=cfg.warmup_frac, min_lr_frac=cfg.min_lr_frac,
+                        weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+    graphdef = model_graphdef(model_fn)
+
+    def evaluate(params, rest, key):
+        inputs, targets, mask = make_batch(key, cfg)
+        return _loss_and_accuracy(nnx.merge(graphdef, params, rest)(inputs), targets, mask)
+
+    def step(carry, key):
+        params, rest, opt_state, diverged = carry
+        (loss, _), grads = jax.value_and_grad(evaluate, has_aux=True)(params, rest, key)
+        params, opt_state, diverged = guarded_update(tx, params, opt_state, grads, loss, diverged)
+        return (params, rest, opt_state, diverged), loss
+
+    @jax.jit
+    def train(key: jax.Array) -> dict:
+        k_init, k_steps, k_eval = jax.random.split(key, 3)
+        _, params, rest = nnx.split(model_fn(nnx.Rngs(k_init)), nnx.Param, ...)
+        carry = (params, rest, tx.init(params), jnp.zeros((), bool))
+        (params, rest, _, diverged), losses = jax.lax.scan(step, carry, jax.random.split(k_steps, cfg.steps))
+        accuracy = jax.lax.map(lambda k: evaluate(params, rest, k)[1],
+                               jax.random.split(k_eval, cfg.eval_batches)).mean()
+        return {"state": {"params": params, "rest": rest},
+                "metrics": {"loss": losses, "accuracy": accuracy, "diverged": diverged}}
+
+    return train
