@@ -154,3 +154,15 @@ def test_reference_point():
     F = np.array([[0.0, 10.0, 3.0], [4.0, 5.0, 3.0]])
     np.testing.assert_allclose(sel.reference_point(F), [4.4, 10.5, 3.1])
     np.testing.assert_allclose(sel.reference_point(F, margin=0.0), [4.0, 10.0, 3.0])
+
+
+def test_tournament_with_F_compares_by_dominance():
+    # rank 0 vs rank 1 but neither dominates the other: with F crowding decides, without F rank does
+    F = np.array([[0.0, 10.0], [6.0, 6.0]])
+    ranks, crowd = np.array([0, 1]), np.array([1.0, 2.0])
+    np.testing.assert_array_equal(sel.tournament(ranks, crowd, 20, np.random.default_rng(0)), np.zeros(20, int))
+    np.testing.assert_array_equal(sel.tournament(ranks, crowd, 20, np.random.default_rng(0), F=F), np.ones(20, int))
+    # dominance beats crowding
+    G = np.array([[0.0, 0.0], [1.0, 1.0]])
+    w = sel.tournament(np.array([0, 1]), np.array([0.0, INF]), 20, np.random.default_rng(0), F=G)
+    np.testing.assert_array_equal(w, np.zeros(20, int))

@@ -1,0 +1,68 @@
+"""Acceptance: the engine's NSGA-II selection on ZDT1/ZDT2 reaches >= 95% of pymoo NSGA2's
+hypervolume at equal evaluations.
+
+Our side is a generational loop built only from `evolve.selection` (tournament -> the numeric
+domain's SBX crossover / polynomial mutation -> evaluate -> survive); pymoo's side is
+`NSGA2(pop_size=100)`. Both use the same operators' settings, so the comparison isolates selection.
+Hypervolume of the final population's raw objectives at reference point (1.1, 1.1) for both.
+
+NSGA-II sometimes collapses onto the f1 = 0 end of ZDT2's concave front (pymoo's own NSGA2 too);
+one such run would swing a mean over a few seeds by ~10%, so the test compares medians over five
+seeds. Over 30 seeds (100..129) the means were: ZDT1 ours 0.840 vs pymoo 0.847 (99%); ZDT2 ours
+0.474 vs 0.481 (99%), one collapse each. With rank-first tournaments (no `F`) ZDT2 fell to 0.403
+(84%, 13 collapses), hence `tournament(..., F=F)`.
+"""
+import numpy as np
+import pytest
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.optimize import minimize
+
+from evolve import selection as sel
+from numeric_domain import NumericDomain
+
+POP, GENS, N_VAR = 100, 100, 30
+N_EVALS = POP * (GENS + 1)  # 10,100: initial population + GENS generations of offspring
+REF = np.array([1.1, 1.1])
+SEEDS = (1, 2, 3, 4, 5)
+P_CROSS, P_MUT = 0.9, 0.9  # pymoo NSGA2: SBX(prob=0.9), PM(prob=0.9)
+
+
+def run_engine_selection(dom: NumericDomain, seed: int, dominance: bool = True) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pop = [dom.sample(rng) for _ in range(POP)]
+    F = dom.objectives(np.stack([g.array for g in pop]))
+    n_evals = len(pop)
+    while n_evals < N_EVALS:
+        ranks = sel.pareto_ranks(F)
+        crowd = sel.crowding_distances(F, ranks)
+        pick = lambda: sel.tournament(ranks, crowd, 2 * POP, rng, F=F if dominance else None).reshape(POP, 2)
+        kids, seen = [], set(pop)  # genomes are values: a copy is a duplicate, as genome ids see it
+        while len(kids) < POP:
+            for a, b in pick()[: POP - len(kids)]:
+                child = dom.crossover(pop[a], pop[b], rng) if rng.random() < P_CROSS else pop[a]
+                child = dom.mutate(child, rng) if rng.random() < P_MUT else child
+                if child not in seen:
+                    seen.add(child)
+                    kids.append(child)
+        pop += kids
+        F = np.vstack([F, dom.objectives(np.stack([g.array for g in kids]))])
+        n_evals += len(kids)
+        keep = sel.survive(F, POP, rng)
+        pop, F = [pop[i] for i in keep], F[keep]
+    return F
+
+
+def run_pymoo(dom: NumericDomain, seed: int) -> np.ndarray:
+    res = minimize(dom.problem, NSGA2(pop_size=POP), ("n_evals", N_EVALS), seed=seed, verbose=False)
+    return res.pop.get("F")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("problem", ["zdt1", "zdt2"])
+def test_engine_selection_matches_pymoo_nsga2(problem):
+    dom = NumericDomain({"problem": problem, "n_var": N_VAR})
+    ours = [sel.hypervolume(run_engine_selection(dom, s), REF) for s in SEEDS]
+    theirs = [sel.hypervolume(run_pymoo(dom, s), REF) for s in SEEDS]
+    print(f"{problem}: ours {np.round(ours, 4)} pymoo {np.round(theirs, 4)}")
+    assert np.median(theirs) > 0.3  # pymoo itself converged towards the front (sanity of the setup)
+    assert np.median(ours) >= 0.95 * np.median(theirs)
