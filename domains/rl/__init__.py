@@ -1,0 +1,8 @@
+"""RL-algorithm domain: PPO-family objectives as typed expression trees plus algorithm genes.
+
+See docs/domains/rl.md. `RLDomain` is the plugin (entry point `rl`).
+"""
+from domains.rl.domain import RLDomain, RLSettings
+from domains.rl.genome import RLGenome
+
+__all__ = ["RLDomain", "RLGenome", "RLSettings"]
