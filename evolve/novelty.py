@@ -66,30 +66,29 @@ def standardise(X_archive: np.ndarray, X: np.ndarray) -> np.ndarray:
     return _apply(X, mean, std)
 
 
-def _row_key(row: np.ndarray) -> bytes:
-    # NaN payloads differ; canonicalise so NaN matches NaN, and -0.0 matches 0.0.
-    return np.where(np.isnan(row), np.nan, row + 0.0).tobytes()
+def _same_rows(A: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Which rows of A equal `row` exactly, NaN matching NaN."""
+    both_nan = np.isnan(A) & np.isnan(row)
+    return np.all((A == row) | both_nan, axis=1)
 
 
 @dataclass(frozen=True, eq=False)
 class NoveltyIndex:
-    """The archive, standardised once, with a fitted neighbour index; `query` is `knn_novelty`."""
+    """The archive, standardised once, with a fitted neighbour index; `query` is `knn_novelty`.
+
+    Fit it once per cycle and query all new candidates: fitting touches every archive row."""
 
     archive: np.ndarray
     mean: np.ndarray
     std: np.ndarray
     nn: NearestNeighbors | None
-    rows: dict[bytes, tuple[int, ...]]  # exact-match lookup: raw row -> archive indices
 
     @classmethod
     def fit(cls, archive: np.ndarray) -> "NoveltyIndex":
         archive = _as_rows(archive, "archive")
         mean, std = _column_stats(archive)
-        rows: dict[bytes, list[int]] = {}
-        for i, row in enumerate(archive):
-            rows.setdefault(_row_key(row), []).append(i)
         nn = NearestNeighbors(metric="euclidean").fit(_apply(archive, mean, std)) if len(archive) else None
-        return cls(archive, mean, std, nn, {k: tuple(v) for k, v in rows.items()})
+        return cls(archive, mean, std, nn)
 
     def query(self, queries: np.ndarray, k: int, exclude_self: bool = True, fill: float | None = None) -> np.ndarray:
         queries = _as_rows(queries, "queries")
@@ -102,15 +101,14 @@ class NoveltyIndex:
         if n and len(queries):
             n_ask = min(k + 1 if exclude_self else k, n)
             dist, idx = self.nn.kneighbors(_apply(queries, self.mean, self.std), n_neighbors=n_ask)
-            for q, row in enumerate(queries):
-                d, i = dist[q], idx[q]
+            for q in range(len(queries)):
+                d = dist[q]
                 if exclude_self:
-                    own = self.rows.get(_row_key(row), ())
-                    hit = np.flatnonzero(np.isin(i, own))
-                    if len(hit):
-                        d = np.delete(d, hit[0])
-                    elif len(own):  # self fell out of the n_ask nearest: all of them tie at 0
-                        d = d[:-1]
+                    # The query's own row sits at distance 0, so it is among the k+1 nearest unless
+                    # more than k+1 rows tie at 0, in which case every kept distance is 0 anyway.
+                    own = np.flatnonzero(_same_rows(self.archive[idx[q]], queries[q]))
+                    if len(own):
+                        d = np.delete(d, own[0])
                 d = d[:k]
                 if len(d):
                     novelty[q] = float(d.mean())

@@ -87,12 +87,16 @@ class NumericDomain:
                      at_least_once=False, random_state=rng)
         return self._vec(out[0])
 
-    def crossover(self, a: Vector, b: Vector, rng: np.random.Generator) -> Vector:
-        """SBX; of the two children one is returned at random (pymoo's SBX with n_offsprings=1)."""
+    def crossover_pair(self, a: Vector, b: Vector, rng: np.random.Generator) -> tuple[Vector, Vector]:
+        """Both SBX children, symmetric about the parents' midpoint, as pymoo's NSGA2 breeds them."""
         X = np.stack([a.array, b.array])[:, None, :]  # (parents, matings, n_var)
         Q = cross_sbx(X, self._xl, self._xu, np.array([[self.cfg.eta_c]]), np.array([[self.cfg.prob_var_c]]),
                       np.array([[0.5]]), random_state=rng)
-        return self._vec(Q[int(rng.integers(2)), 0])
+        return self._vec(Q[0, 0]), self._vec(Q[1, 0])
+
+    def crossover(self, a: Vector, b: Vector, rng: np.random.Generator) -> Vector:
+        """SBX; one of the two children at random (pymoo's SBX with n_offsprings=1)."""
+        return self.crossover_pair(a, b, rng)[int(rng.integers(2))]
 
     # --- forms ----------------------------------------------------------------------------
     def to_json(self, genome: Vector) -> list[float]:

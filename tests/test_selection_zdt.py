@@ -35,15 +35,16 @@ def run_engine_selection(dom: NumericDomain, seed: int, dominance: bool = True) 
     while n_evals < N_EVALS:
         ranks = sel.pareto_ranks(F)
         crowd = sel.crowding_distances(F, ranks)
-        pick = lambda: sel.tournament(ranks, crowd, 2 * POP, rng, F=F if dominance else None).reshape(POP, 2)
+        pick = lambda: sel.tournament(ranks, crowd, POP, rng, F=F if dominance else None).reshape(-1, 2)
         kids, seen = [], set(pop)  # genomes are values: a copy is a duplicate, as genome ids see it
         while len(kids) < POP:
-            for a, b in pick()[: POP - len(kids)]:
-                child = dom.crossover(pop[a], pop[b], rng) if rng.random() < P_CROSS else pop[a]
-                child = dom.mutate(child, rng) if rng.random() < P_MUT else child
-                if child not in seen:
-                    seen.add(child)
-                    kids.append(child)
+            for a, b in pick()[: (POP - len(kids) + 1) // 2]:
+                pair = dom.crossover_pair(pop[a], pop[b], rng) if rng.random() < P_CROSS else (pop[a], pop[b])
+                for child in pair:
+                    child = dom.mutate(child, rng) if rng.random() < P_MUT else child
+                    if child not in seen and len(kids) < POP:
+                        seen.add(child)
+                        kids.append(child)
         pop += kids
         F = np.vstack([F, dom.objectives(np.stack([g.array for g in kids]))])
         n_evals += len(kids)
