@@ -171,12 +171,14 @@ def _push(window: jax.Array, obs: jax.Array, done: jax.Array) -> jax.Array:
 
 def make_train(
     cfg: PPOConfig, objective_fn: ObjectiveFn, network_fn: NetworkFn, env_name: str
-) -> Callable[[jax.Array, Algo], dict[str, Any]]:
-    """A pure `train(key, algo) -> {"state": params, "metrics": {...}}` for one seed.
+) -> Callable[..., dict[str, Any]]:
+    """A pure `train(key, algo, num_updates=None) -> {"state": params, "metrics": {...}}` for one seed.
 
-    metrics: per update (leading axis num_updates) `episode_return_sum`, `episode_count`
-    (episodes finished in that rollout), `loss`, `objective`, `value_loss`, `entropy`,
-    `approx_kl`, `diverged`; and `eval_return`, the greedy policy's mean episode return.
+    `num_updates` (default `cfg.num_updates`, at most that) may be traced: one executable then
+    serves every stage budget. metrics: per update (leading axis `cfg.num_updates`; entries past
+    `num_updates` are 0) `episode_return_sum`, `episode_count` (episodes finished in that
+    rollout), `loss`, `objective`, `value_loss`, `entropy`, `approx_kl`, `diverged`; and
+    `eval_return`, the greedy policy's mean episode return.
     """
     env, env_params, spec = make_env(env_name)
     n, t_len, k_win, chunks = cfg.num_envs, cfg.num_steps, cfg.window, cfg.num_minibatches
@@ -184,12 +186,13 @@ def make_train(
     if batch % chunks:
         raise ValueError(f"num_envs*num_steps={batch} not divisible by num_minibatches={chunks}")
     chunk = batch // chunks
-    num_updates = cfg.num_updates
+    max_updates = cfg.num_updates
     step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_envs = jax.vmap(env.reset, in_axes=(0, None))
     evaluate = make_evaluate(cfg, env_name)
 
-    def train(key: jax.Array, algo: Algo) -> dict[str, Any]:
+    def train(key: jax.Array, algo: Algo, num_updates: jax.Array | int | None = None) -> dict[str, Any]:
+        num_updates = jnp.minimum(jnp.asarray(max_updates if num_updates is None else num_updates, jnp.int32), max_updates)
         key, k_net, k_reset = jax.random.split(key, 3)
         graphdef, params, rest = nnx.split(network_fn(nnx.Rngs(k_net)), nnx.Param, ...)
         # One flat parameter vector: optimiser, guard and gradient are single arrays,
@@ -256,7 +259,7 @@ def make_train(
             return (p, opt_state, diverged, acc), stats
 
         # ---- one update: rollout, advantages, epochs of minibatch steps ------------------
-        def update(runner, _):
+        def update(runner):
             p, opt_state, env_state, window, ep_ret, key, diverged = runner
             (p, env_state, window, ep_ret, key), traj = jax.lax.scan(
                 env_step, (p, env_state, window, ep_ret, key), None, t_len
@@ -293,8 +296,14 @@ def make_train(
             )  # fmt: skip
             return (p, opt_state, env_state, window, ep_ret, key, diverged), metrics
 
+        def loop(i, carry):
+            runner, metrics = carry
+            runner, m = update(runner)
+            return runner, jax.tree.map(lambda buf, v: buf.at[i].set(v), metrics, m)
+
         runner = (flat_params, tx.init(flat_params), env_state, window, jnp.zeros((n,)), key, jnp.array(False))
-        runner, metrics = jax.lax.scan(update, runner, None, num_updates)
+        metrics = jax.tree.map(lambda v: jnp.zeros((max_updates,), v.dtype), jax.eval_shape(update, runner)[1])
+        runner, metrics = jax.lax.fori_loop(0, num_updates, loop, (runner, metrics))
         flat_params, key = runner[0], runner[5]
         greedy = lambda w, _: jnp.argmax(policy(flat_params, w)[0], axis=-1)  # noqa: E731
         metrics["eval_return"] = evaluate(greedy, key)

@@ -48,15 +48,15 @@ _REFERENCE: dict[tuple, float] = {}  # (env, PPOConfig, network key, seeds, seed
 class RLSettings:
     """The domain's config section (conf/domain/rl.yaml) after the scale is merged in."""
 
-    envs: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MemoryChain-bsuite")
-    timesteps: Mapping[str, int] = field(default_factory=dict)  # full-stage env steps per seed, per env
+    envs: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MemoryChain-bsuite:memory_length=7")
+    timesteps: Mapping[str, int] = field(default_factory=dict)  # full-stage env steps per agent, per env
     default_timesteps: int = 65_536  # for envs missing from `timesteps`
     min_timesteps: int = 4_096  # floor after scaling by Budget.fraction
     seeds: int = 4  # agents per env per evaluation (vmapped; IQM over them)
     num_envs: int = 16
     num_steps: int = 32
     gamma: float = 0.99
-    eval_envs: int = 16
+    eval_envs: int = 32
     memory: str = "partial"  # which envs use the memory torso: partial | all | none
     window: int = 8  # observations the memory torso sees
     d_model: int = 16  # width of the memory torso (the arch block's d_model)
@@ -64,7 +64,7 @@ class RLSettings:
     max_nodes: int = 32  # objective size limit = interpreter program length
     max_depth: int = 8
     reference_seed: int = 10_007  # seeds of the PPO-clip normalisation runs
-    random_episodes: int = 256
+    random_episodes: int = 1024
     compile_cache_dir: str | None = None  # JAX persistent compilation cache (shared by processes)
     scale: str = "tiny"
     device: str = "cpu"
@@ -228,23 +228,24 @@ class RLDomain:
         curves: dict[str, list[float]] = {}
         for env in s.envs:
             spec = make_env(env)[2]
-            cfg = self._ppo_config(env, spec, budget.fraction)
+            cfg = self._ppo_config(env, spec)
+            updates = self._updates(env, cfg, budget.fraction)
             net_key, net_fn = self._network(spec, triple, partners)
             run, compile_s = self._compiled(env, cfg, net_key, net_fn)
             details["compile_seconds"] += compile_s
             t0 = time.perf_counter()
-            out = jax.block_until_ready(run(keys, algo))
+            out = jax.block_until_ready(run(keys, algo, jnp.int32(updates)))
             cost["seconds"] += time.perf_counter() - t0
-            m = jax.tree.map(np.asarray, out["metrics"])
+            m = {k: (v if k == "eval_return" else v[:, :updates]) for k, v in jax.tree.map(np.asarray, out["metrics"]).items()}
             if m["diverged"].any():
                 seed, update = np.argwhere(m["diverged"])[0]
                 raise EvaluationError(
-                    f"training diverged on {env} (agent {seed}, update {update}/{cfg.num_updates}): "
+                    f"training diverged on {env} (agent {seed}, update {update}/{updates}): "
                     "non-finite or exploding loss or gradient"
                 )
             lo = self._random(env)
             t0 = time.perf_counter()
-            hi = self._reference(env, spec, cfg)
+            hi = self._reference(env, spec, cfg, updates)
             details["reference_seconds"] += time.perf_counter() - t0
             gap = max(hi - lo, 0.1 * (spec.max_return - lo), 1e-6)
             norm = (m["eval_return"] - lo) / gap  # (seeds,)
@@ -252,7 +253,7 @@ class RLDomain:
             curve = _training_curve(m)  # (updates,) mean over seeds
             curves[f"return/{env}"] = [float(v) for v in curve]
             behaviour += [iqm(norm), *((np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / gap)]
-            cost["env_steps"] += float(s.seeds * cfg.env_steps)
+            cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
             cost["params"] += float(_param_count(out["state"]) / s.seeds)
             details.update(
                 {
@@ -283,20 +284,27 @@ class RLDomain:
     def _uses_memory(self, spec: EnvSpec) -> bool:
         return self.settings.memory == "all" or (self.settings.memory == "partial" and spec.partially_observable)
 
-    def _ppo_config(self, env: str, spec: EnvSpec, fraction: float) -> PPOConfig:
+    def _ppo_config(self, env: str, spec: EnvSpec) -> PPOConfig:
+        """The full-stage run; smaller stages run its first `_updates(...)` updates (same executable)."""
         s = self.settings
-        full = int(s.timesteps.get(env, s.default_timesteps))
+        full = max(int(s.timesteps.get(env, s.default_timesteps)), s.min_timesteps)
         per_update = s.num_envs * s.num_steps
-        steps = max(s.min_timesteps, round(fraction * full))
         return PPOConfig(
             num_envs=s.num_envs,
             num_steps=s.num_steps,
-            total_timesteps=-(-steps // per_update) * per_update,
+            total_timesteps=-(-full // per_update) * per_update,
             num_minibatches=max(G.MINIBATCHES),
             gamma=s.gamma,
             window=s.window if self._uses_memory(spec) else 1,
             eval_envs=s.eval_envs,
         )
+
+    def _updates(self, env: str, cfg: PPOConfig, fraction: float) -> int:
+        """Updates at this budget fraction: the env-step budget scaled, floored at min_timesteps."""
+        s = self.settings
+        steps = max(s.min_timesteps, round(fraction * int(s.timesteps.get(env, s.default_timesteps))))
+        per_update = cfg.num_envs * cfg.num_steps
+        return int(min(cfg.num_updates, max(1, -(-steps // per_update))))
 
     def _network(self, spec: EnvSpec, triple: Mapping[str, Any], partners: Mapping[str, Any]) -> tuple[tuple, Any]:
         """(cache key, network_fn): an MLP, or a memory torso around the triple's architecture."""
@@ -323,7 +331,7 @@ class RLDomain:
         train = make_train(cfg, run_program, net_fn, env)
         example = _algo(G.baselines()["ppo_clip"], encode(G.baselines()["ppo_clip"].objective, s.max_nodes))
         try:
-            exe = jax.jit(jax.vmap(train, in_axes=(0, None))).lower(_seed_keys(0, s.seeds), example).compile()
+            exe = jax.jit(jax.vmap(train, in_axes=(0, None, None))).lower(_seed_keys(0, s.seeds), example, jnp.int32(1)).compile()
         except Exception as e:  # a partner's block that does not build, shape errors...
             raise EvaluationError(f"building the agent for {env} failed: {type(e).__name__}: {e}") from e
         _COMPILED[key] = exe
@@ -338,15 +346,16 @@ class RLDomain:
             _RANDOM[key] = random_return(env, jax.random.key(s.reference_seed), s.random_episodes)
         return _RANDOM[key]
 
-    def _reference(self, env: str, spec: EnvSpec, cfg: PPOConfig) -> float:
+    def _reference(self, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int) -> float:
         """IQM greedy return of PPO-clip with the default network at this budget (cached)."""
         s = self.settings
         net_key, net_fn = self._network(spec, {}, {})
-        key = (env, cfg, net_key, s.seeds, s.reference_seed)
+        key = (env, cfg, updates, net_key, s.seeds, s.reference_seed)
         if key not in _REFERENCE:
             ppo = G.baselines()["ppo_clip"]
             run, _ = self._compiled(env, cfg, net_key, net_fn)
-            out = jax.block_until_ready(run(_seed_keys(s.reference_seed, s.seeds), _algo(ppo, encode(ppo.objective, s.max_nodes))))
+            algo = _algo(ppo, encode(ppo.objective, s.max_nodes))
+            out = jax.block_until_ready(run(_seed_keys(s.reference_seed, s.seeds), algo, jnp.int32(updates)))
             _REFERENCE[key] = iqm(np.asarray(out["metrics"]["eval_return"]))
         return _REFERENCE[key]
 

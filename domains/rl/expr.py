@@ -265,11 +265,15 @@ def point_mutation(node: Node, rng: np.random.Generator) -> Node:
 
 def hoist_mutation(node: Node, rng: np.random.Generator) -> Node:
     """Replace a subtree by one of its own same-typed descendants (shrinks bloat)."""
-    path, old = _pick(rng, node)
-    inner = [(p, n) for p, n in walk(old) if p and node_type(n) == node_type(old)]
-    if not inner:
+    spots = [
+        (path, inner)
+        for path, old in walk(node)
+        if (inner := [n for p, n in walk(old) if p and node_type(n) == node_type(old)])
+    ]
+    if not spots:
         return node
-    return replace(node, path, inner[int(rng.integers(len(inner)))][1])
+    path, inner = spots[int(rng.integers(len(spots)))]
+    return replace(node, path, inner[int(rng.integers(len(inner)))])
 
 
 def wrap_mutation(node: Node, rng: np.random.Generator) -> Node:
