@@ -37,11 +37,10 @@ def dynamic_check_model(make: Callable[[Any], Any], *, vocab_size: int, seq_len:
     import optax
     from flax import nnx
 
-    try:
-        model = make(nnx.Rngs(seed))
+    try:  # abstract build: shape errors surface here without running any initialiser
+        graphdef = nnx.split(nnx.eval_shape(lambda: make(nnx.Rngs(seed))), nnx.Param, ...)[0]
     except Exception as exc:  # noqa: BLE001 - any build error is the genome's fault
         return CheckResult.failed(f"does not build: {type(exc).__name__}: {exc}")
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab_size, (batch, seq_len), dtype=np.int32)
@@ -50,19 +49,19 @@ def dynamic_check_model(make: Callable[[Any], Any], *, vocab_size: int, seq_len:
     future = np.arange(seq_len)[None, :] >= cuts[:, None]
     perturbed = np.where(future, (tokens + 1 + other % (vocab_size - 1)) % vocab_size, tokens).astype(np.int32)
 
-    def loss_fn(p, toks):
+    def loss_fn(p, rest, toks):  # one forward over [tokens; perturbed]; the loss uses the first half
         logits = nnx.merge(graphdef, p, rest)(toks)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1].astype(jnp.float32), toks[:, 1:]).mean()
-        return loss, logits
+        first = logits[:batch, :-1].astype(jnp.float32)
+        return optax.softmax_cross_entropy_with_integer_labels(first, toks[:batch, 1:]).mean(), logits
 
     @jax.jit
-    def run(p, a, b):
-        (loss, logits_a), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, a)
-        logits_b = nnx.merge(graphdef, p, rest)(b)
-        return loss, logits_a, logits_b, grads
+    def run(toks):  # init inside the program: one compilation, no eager initialisers
+        _, p, rest = nnx.split(make(nnx.Rngs(seed)), nnx.Param, ...)
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, rest, toks)
+        return loss, logits[:batch], logits[batch:], grads
 
     try:
-        loss, la, lb, grads = jax.device_get(run(params, jnp.asarray(tokens), jnp.asarray(perturbed)))
+        loss, la, lb, grads = jax.device_get(run(jnp.asarray(np.concatenate([tokens, perturbed]))))
     except Exception as exc:  # noqa: BLE001 - shape errors etc. surface at trace time
         return CheckResult.failed(f"does not run: {type(exc).__name__}: {exc}")
     la, lb = np.asarray(la, np.float64), np.asarray(lb, np.float64)

@@ -7,12 +7,15 @@ Runs in a worker process; imports JAX.
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any, Mapping
+
+import numpy as np
 
 from domains.arch import compile as comp
 from domains.arch.checks import dynamic_check_model
 from domains.arch.genome import ArchGenome
-from domains.base import CheckResult
+from domains.base import CheckResult, EvaluationError, Metrics
 
 
 def width(cfg: Mapping[str, Any], *, n_layers: int | None = None) -> comp.Width:
@@ -29,8 +32,157 @@ def dynamic_check(g: ArchGenome, cfg: Mapping[str, Any], *, seed: int = 0) -> Ch
     return dynamic_check_model(make, vocab_size=vocab, seq_len=seq, batch=int(cfg["check_batch"]), seed=seed)
 
 
-@functools.lru_cache(maxsize=2)
-def _default_corpus(seed: int, max_bytes: int | None):
+@functools.lru_cache(maxsize=4)
+def cached_default_corpus(seed: int, max_bytes: int | None):
     from proxies.corpus import default_corpus
 
     return default_corpus(seed=seed, max_bytes=max_bytes)
+
+
+def enable_compile_cache(cfg: Mapping[str, Any]) -> None:
+    """Share compiled programs between worker processes and runs: the same genome at another seed
+    (or the reference at every stage) then skips XLA compilation, the largest cost at `tiny`.
+    Leaves an already configured cache alone."""
+    import os
+
+    import jax
+
+    if not cfg.get("compile_cache", True) or jax.config.jax_compilation_cache_dir:
+        return
+    root = os.environ.get("EVOLVE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "evolve")
+    path = os.path.join(root, "jax")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def corpus_for(triple: Mapping[str, Any], budget: Any, partners: Mapping[str, Any], cfg: Mapping[str, Any]):
+    """The data partner's curated corpus when the campaign has one, else the clean default corpus."""
+    if "data" in partners and "data" in triple:
+        return partners["data"].provide("corpus", triple["data"], seed=int(budget.seed))
+    max_bytes = cfg.get("corpus_max_bytes")
+    return cached_default_corpus(int(budget.seed), None if max_bytes is None else int(max_bytes))
+
+
+def scaled_steps(steps: int, fraction: float, minimum: int) -> int:
+    return max(int(minimum), int(round(float(fraction) * int(steps))))
+
+
+def lm_config(cfg: Mapping[str, Any], fraction: float):
+    from proxies.lm import LMConfig
+
+    base = getattr(LMConfig, str(cfg["lm_preset"]))().replace(dtype=str(cfg["dtype"]), **dict(cfg["lm"]))
+    return base.replace(steps=scaled_steps(base.steps, fraction, cfg["min_steps"]))
+
+
+def curve_shape(losses: np.ndarray, points: tuple[float, ...] = (0.25, 0.5, 1.0)) -> list[float]:
+    """Loss at fractions of training (mean over the preceding 10% of steps), relative to the
+    loss at the start: how fast, not how far, a model learns."""
+    losses = np.asarray(losses, np.float64)
+    n = len(losses)
+    w = max(1, n // 10)
+    start = float(np.mean(losses[:w]))
+    out = []
+    for p in points:
+        end = max(w, int(round(p * n)))
+        out.append(float(np.mean(losses[end - w:end])) / start)
+    return out
+
+
+def _first_non_finite(losses: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(np.asarray(losses, np.float64)))
+    return int(bad[0]) if bad.size else None
+
+
+def train_lm(g: ArchGenome, cfg: Mapping[str, Any], corpus: Any, fraction: float, key: Any) -> dict:
+    """Train the genome's LM on the corpus; raise EvaluationError when it diverges."""
+    from proxies import lm
+
+    lcfg = lm_config(cfg, fraction)
+    make = comp.model_fn(g, width(cfg), vocab_size=int(corpus.vocab_size), max_len=lcfg.seq_len)
+    out = lm.measure(lcfg, make, corpus.train, corpus.heldout, key)
+    out["steps"] = lcfg.steps
+    if out["diverged"]:
+        step = _first_non_finite(out["train_loss"])
+        raise EvaluationError(f"non-finite loss at step {step}" if step is not None
+                              else "non-finite gradient during LM training")
+    return out
+
+
+def recall_config(cfg: Mapping[str, Any], fraction: float):
+    from proxies.recall import RecallConfig
+
+    base = getattr(RecallConfig, str(cfg["recall_preset"]))().replace(dtype=str(cfg["dtype"]), **dict(cfg["recall"]))
+    return base.replace(steps=scaled_steps(base.steps, fraction, cfg["min_recall_steps"]))
+
+
+def train_recall(g: ArchGenome, cfg: Mapping[str, Any], fraction: float, key: Any) -> dict:
+    """MQAR at the same width/depth: query accuracy after a short training run."""
+    import jax
+
+    from proxies import recall
+
+    rcfg = recall_config(cfg, fraction)
+    make = comp.model_fn(g, width(cfg), vocab_size=rcfg.vocab_size, max_len=rcfg.seq_len)
+    train = recall.make_train(rcfg, make)
+    t0 = time.perf_counter()
+    compiled = train.lower(key).compile()
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    m = jax.device_get(jax.block_until_ready(compiled(key))["metrics"])
+    seconds = time.perf_counter() - t0
+    if bool(m["diverged"]):
+        step = _first_non_finite(m["loss"])
+        raise EvaluationError(f"non-finite recall loss at step {step}" if step is not None
+                              else "non-finite gradient during recall training")
+    return {"accuracy": float(m["accuracy"]), "loss": np.asarray(m["loss"]), "steps": rcfg.steps,
+            "compile_seconds": compile_seconds, "train_seconds": seconds}
+
+
+def score(eval_loss: Mapping[str, float], accuracy: float, recall_weight: float) -> float:
+    """-mean held-out loss (nats/byte) + recall_weight * MQAR accuracy; higher is better."""
+    return -float(np.mean(list(eval_loss.values()))) + float(recall_weight) * float(accuracy)
+
+
+def _thin(xs: np.ndarray, n: int = 200) -> list[float]:
+    xs = np.asarray(xs, np.float64)
+    idx = np.unique(np.linspace(0, len(xs) - 1, min(n, len(xs))).astype(int))
+    return [float(x) for x in xs[idx]]
+
+
+def evaluate(g: ArchGenome, cfg: Mapping[str, Any], budget: Any, corpus: Any) -> Metrics:
+    """Dynamic check, LM training on `corpus`, MQAR; failures raise EvaluationError."""
+    import jax
+
+    enable_compile_cache(cfg)
+    check = dynamic_check(g, cfg, seed=int(budget.seed))
+    if not check.ok:
+        raise EvaluationError(f"dynamic check failed: {check.reason}")
+    k_lm, k_rec = jax.random.split(jax.random.key(int(budget.seed)))
+    lm_out = train_lm(g, cfg, corpus, budget.fraction, k_lm)
+    rec = train_recall(g, cfg, budget.fraction, k_rec) if float(cfg["recall_weight"]) > 0 else None
+    accuracy = rec["accuracy"] if rec else 0.0
+    eval_loss = lm_out["eval_loss"]
+    details = {f"eval_loss/{k}": float(v) for k, v in eval_loss.items()}
+    details.update({
+        "eval_loss": float(np.mean(list(eval_loss.values()))),
+        "final_train_loss": float(np.mean(np.asarray(lm_out["train_loss"])[-max(1, lm_out["steps"] // 10):])),
+        "recall_accuracy": accuracy,
+        "compile_seconds": float(lm_out["compile_seconds"]) + (rec["compile_seconds"] if rec else 0.0),
+        "lm_compile_seconds": float(lm_out["compile_seconds"]),
+        "lm_steps": float(lm_out["steps"]),
+        "recall_steps": float(rec["steps"]) if rec else 0.0,
+        "flops_per_token_6n": float(lm_out["flops_per_token_6n"]),
+    })
+    details.update({f"corpus/{k}": float(v) for k, v in getattr(corpus, "details", {}).items()})
+    cost = {
+        "seconds": float(lm_out["train_seconds"]) + (rec["train_seconds"] if rec else 0.0),
+        "params": float(lm_out["params"]),
+        "flops_per_token": float(lm_out["flops_per_token"]),
+        "tokens_per_second": float(lm_out["tokens_per_second"]),
+    }
+    curves = {"train_loss": _thin(lm_out["train_loss"])}
+    if rec:
+        curves["recall_loss"] = _thin(rec["loss"])
+    return Metrics(score=score(eval_loss, accuracy, cfg["recall_weight"]), cost=cost, details=details,
+                   behaviour=curve_shape(lm_out["train_loss"]) + [accuracy], curves=curves)

@@ -1,0 +1,118 @@
+"""Evaluation: score formula, curve features, corpus choice, failures as EvaluationError, one real run."""
+import domains  # noqa: F401
+
+import math
+
+import numpy as np
+import pytest
+
+from domains.arch import ArchDomain
+from domains.arch import evaluate as ev
+from domains.base import Budget, EvaluationError, Metrics
+from proxies.corpus import TokenCorpus
+
+TINY = {"compile_cache": False, "d_model": 32, "n_layers": 1, "check_seq_len": 40, "chunk": 16, "min_steps": 4, "min_recall_steps": 4,
+        "lm": {"seq_len": 32, "batch_size": 4, "steps": 8, "eval_batches": 1},
+        "recall": {"vocab_size": 16, "seq_len": 16, "num_pairs": 2, "batch_size": 4, "steps": 8, "eval_batches": 1}}
+
+
+class FakeData:
+    """A data partner that hands out a synthetic corpus and records the request."""
+
+    def __init__(self):
+        self.calls = []
+
+    def provide(self, resource, genome, *, seed):
+        self.calls.append((resource, genome, seed))
+        rng = np.random.default_rng(seed)
+        return TokenCorpus(train=rng.integers(0, 256, 4000).astype(np.int32),
+                           heldout={"a": rng.integers(0, 256, 400).astype(np.int32)},
+                           details={"kept_fraction": 0.5})
+
+
+def test_score_and_normalise():
+    assert ev.score({"a": 2.0, "b": 3.0}, 0.25, 1.0) == pytest.approx(-2.25)
+    assert ev.score({"a": 2.0}, 0.5, 0.0) == -2.0
+    assert ArchDomain({}).normalise(-2.0, -2.5) == pytest.approx(0.5)
+
+
+def test_curve_shape():
+    losses = np.concatenate([np.full(10, 4.0), np.full(10, 3.0), np.full(20, 2.0)])
+    # the mean of the 10% of steps before 25/50/100% of training, over the first 10%
+    assert ev.curve_shape(losses) == pytest.approx([1.0, 0.75, 0.5])
+
+
+def test_scaled_steps():
+    assert ev.scaled_steps(100, 0.15, 10) == 15
+    assert ev.scaled_steps(100, 0.01, 10) == 10
+    assert ev.lm_config(ArchDomain({"lm": {"steps": 200}}).cfg, 0.4).steps == 80
+
+
+def test_corpus_choice():
+    dom = ArchDomain({})
+    data = FakeData()
+    c = ev.corpus_for({"arch": "g", "data": "d"}, Budget("full", 1.0, seed=3), {"data": data}, dom.cfg)
+    assert data.calls == [("corpus", "d", 3)] and c.details == {"kept_fraction": 0.5}
+    default = ev.corpus_for({"arch": "g"}, Budget("full", 1.0, seed=0), {}, dom.cfg)
+    assert default.vocab_size == 256 and set(default.heldout) and default.train.dtype == np.int32
+
+
+def test_nan_genome_is_a_failed_evaluation():
+    dom = ArchDomain(TINY)
+    g = dom.parse("rms > linattn(heads=2, feature_map=exp(exp(exp(x)))) ; rms > mlp()")
+    assert dom.check(g).ok  # statically fine: only running it shows the blow-up
+    with pytest.raises(EvaluationError, match="non-finite"):
+        dom.evaluate({"arch": g}, Budget("isolated", 0.15, seed=0), {"data": FakeData()})
+
+
+def test_static_failure_is_a_failed_evaluation():
+    dom = ArchDomain({**TINY, "max_params": 1000})
+    with pytest.raises(EvaluationError, match="exceed the budget"):
+        dom.evaluate({"arch": dom.baselines()["transformer"]}, Budget("isolated", 0.15), {})
+
+
+def test_divergence_reports_the_step(monkeypatch):
+    from proxies import lm
+
+    def fake_measure(cfg, make, train, heldout, key):
+        return {"diverged": True, "train_loss": np.array([3.0, 2.5, np.nan, np.nan])}
+    monkeypatch.setattr(lm, "measure", fake_measure)
+    dom = ArchDomain(TINY)
+    with pytest.raises(EvaluationError, match="non-finite loss at step 2"):
+        ev.train_lm(dom.baselines()["transformer"], dom.cfg, FakeData().provide("corpus", None, seed=0), 1.0, None)
+
+
+@pytest.mark.slow
+def test_transformer_evaluation_returns_finite_metrics():
+    dom = ArchDomain(TINY)
+    data = FakeData()
+    m = dom.evaluate({"arch": dom.baselines()["transformer"], "data": "d"}, Budget("full", 1.0, seed=1),
+                     {"data": data})
+    assert isinstance(m, Metrics) and math.isfinite(m.score)
+    assert data.calls == [("corpus", "d", 1)]
+    assert m.details["lm_steps"] == 8 and m.details["recall_steps"] == 8
+    assert m.score == pytest.approx(-m.details["eval_loss"] + m.details["recall_accuracy"])
+    assert set(m.cost) == {"seconds", "params", "flops_per_token", "tokens_per_second"}
+    assert m.cost["params"] == dom.n_params(dom.baselines()["transformer"])
+    assert all(math.isfinite(v) and v > 0 for v in m.cost.values())
+    assert len(m.behaviour) == 4 and all(math.isfinite(b) for b in m.behaviour)
+    assert 0.0 <= m.details["recall_accuracy"] <= 1.0 and "eval_loss/a" in m.details
+    assert m.details["corpus/kept_fraction"] == 0.5
+    assert len(m.curves["train_loss"]) == 8
+
+
+def test_yaml_scales_build_the_domain():
+    import yaml
+    from pathlib import Path
+
+    from domains.arch.domain import DEFAULTS
+    from evolve.plugins import build_domain, domain_config
+
+    raw = yaml.safe_load((Path(__file__).parent.parent / "conf/domain/arch.yaml").read_text())["domains"]["arch"]
+    tiny = build_domain("arch", domain_config(raw, "tiny", "cpu"))
+    assert isinstance(tiny, ArchDomain)
+    assert {k: tiny.cfg[k] for k in DEFAULTS} == DEFAULTS  # the code defaults are the tiny scale
+    small = build_domain("arch", domain_config(raw, "small", "gpu"))
+    assert small.cfg["d_model"] == 512 and ev.lm_config(small.cfg, 1.0).dtype == "bfloat16"
+    ref = small.n_params(small.baselines()["transformer"])
+    assert 18e6 < ref < 20e6 and small.check(small.baselines()["gated_deltanet"]).ok
