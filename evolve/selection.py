@@ -11,9 +11,9 @@ objects: a Python object per individual costs ~1 s per 100k candidates, the arra
 `survive` is exactly pymoo's `RankAndCrowding` survival (a test checks index equality for the same
 seed).
 
-Scale: sorting the whole archive is cheap (3 objectives, 100k candidates: ~0.15 s for ranks and
-~0.1 s for crowding on one core, see docs/BENCHMARKS.md), so the engine may rank the full archive
-each cycle. If an archive ever outgrows that (millions, or many objectives, where non-dominated
+Scale: sorting the whole archive is cheap (3 objectives, 100k uniform-random candidates, ~100
+fronts: ranks 0.13-0.26 s, crowding ~0.09 s, survive ~0.26 s on a busy 2-core machine; see
+bench/bench_engine.py and docs/BENCHMARKS.md), so the engine may rank the full archive each cycle. If an archive ever outgrows that (millions, or many objectives, where non-dominated
 sorting tends to O(m n^2)), the remedy is to rank only what selection needs: the current
 stage's population plus a bounded elite (`survive(F_elite ∪ F_new, n)`), while novelty still looks
 at the full archive through a KD-tree (see evolve/novelty.py). The cost is that a candidate outside
@@ -157,8 +157,8 @@ def tournament(
     With `F` given, the first test is Pareto dominance instead of rank, as in pymoo's NSGA2
     (`comp_by_dom_and_crowding`): a rank-1 candidate beats a rank-2 one only if it dominates it,
     otherwise crowding decides. That is gentler pressure and keeps spread: on ZDT2 it avoids the
-    collapse onto one end of the front that rank-first tournaments hit in about a third of runs
-    (tests/test_selection_zdt.py). The campaign should pass F.
+    collapse onto one end of the front that rank-first tournaments hit in about a quarter of runs
+    (8 of 30; tests/test_selection_zdt.py). The campaign should pass F.
 
     Competitors come from concatenated permutations, as in pymoo's TournamentSelection, so every
     candidate enters about equally often. For size > 2 the winner holds the seat against each

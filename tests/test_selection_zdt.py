@@ -2,15 +2,16 @@
 hypervolume at equal evaluations.
 
 Our side is a generational loop built only from `evolve.selection` (tournament -> the numeric
-domain's SBX crossover / polynomial mutation -> evaluate -> survive); pymoo's side is
-`NSGA2(pop_size=100)`. Both use the same operators' settings, so the comparison isolates selection.
-Hypervolume of the final population's raw objectives at reference point (1.1, 1.1) for both.
+domain's SBX / polynomial mutation -> evaluate -> survive); pymoo's side is `NSGA2(pop_size=100)`.
+Variation is bred as pymoo breeds it (SBX children in symmetric pairs, crossover 0.9, mutation 0.9,
+duplicates dropped), so the comparison isolates selection. Hypervolume of the final population's
+raw objectives at reference point (1.1, 1.1) for both; the test asserts on the mean over 5 seeds.
 
-NSGA-II sometimes collapses onto the f1 = 0 end of ZDT2's concave front (pymoo's own NSGA2 too);
-one such run would swing a mean over a few seeds by ~10%, so the test compares medians over five
-seeds. Over 30 seeds (100..129) the means were: ZDT1 ours 0.840 vs pymoo 0.847 (99%); ZDT2 ours
-0.474 vs 0.481 (99%), one collapse each. With rank-first tournaments (no `F`) ZDT2 fell to 0.403
-(84%, 13 collapses), hence `tournament(..., F=F)`.
+Over 30 seeds (100..129) the means were: ZDT1 ours 0.845 vs pymoo 0.847 (99.8%); ZDT2 ours 0.492
+vs 0.481 (102%; pymoo collapsed onto the f1 = 0 end of the concave front once, ours never). With
+rank-first tournaments (no `F`) ZDT2 fell to 0.450 (93.5%, 8 collapses), hence
+`tournament(..., F=F)`. Breeding one child per crossover (the Domain protocol's `crossover`) cost
+ZDT2 about 3-6% (0.45-0.47 over 30 seeds).
 """
 import numpy as np
 import pytest
@@ -65,5 +66,5 @@ def test_engine_selection_matches_pymoo_nsga2(problem):
     ours = [sel.hypervolume(run_engine_selection(dom, s), REF) for s in SEEDS]
     theirs = [sel.hypervolume(run_pymoo(dom, s), REF) for s in SEEDS]
     print(f"{problem}: ours {np.round(ours, 4)} pymoo {np.round(theirs, 4)}")
-    assert np.median(theirs) > 0.3  # pymoo itself converged towards the front (sanity of the setup)
-    assert np.median(ours) >= 0.95 * np.median(theirs)
+    assert np.mean(theirs) > 0.3  # pymoo itself converged towards the front (sanity of the setup)
+    assert np.mean(ours) >= 0.95 * np.mean(theirs)
