@@ -1,7 +1,7 @@
 """PPO-family trainer in the PureJaxRL shape, with the policy objective supplied as a function.
 
 `make_train(cfg, objective_fn, network_fn, env_name)` returns a pure `train(key, algo)`; the
-whole run (rollouts, GAE, epochs of minibatch updates, a final greedy evaluation) is one jitted
+whole run (rollouts, GAE, epochs of minibatch updates, a final evaluation) is one jitted
 function and seeds are vmapped: `jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, algo)`.
 
 What varies between algorithms is split in two so that one compilation serves many of them:
@@ -58,7 +58,8 @@ class PPOConfig:
     max_grad_norm: float = 0.5  # global-norm gradient clipping
     anneal_lr: bool = True  # linear decay of the learning rate to 0 over the run
     window: int = 1  # observations the network sees (K); 1 for memoryless torsos
-    eval_envs: int = 16  # greedy episodes in the final evaluation
+    eval_envs: int = 16  # episodes in the final evaluation (one per env)
+    greedy_eval: bool = False  # evaluate argmax actions instead of sampling the policy
     value_clip: float = 0.2  # range of the "clipped" value loss
     huber_delta: float = 1.0  # delta of the "huber" value loss
     loss_limit: float = 1e6  # |loss| above this counts as an explosion
@@ -87,7 +88,7 @@ class Algo(NamedTuple):
     """Traced algorithm settings: changing them does not recompile."""
 
     objective: Any  # pytree for objective_fn (e.g. an encoded expression program)
-    lr: jax.Array | float = 2.5e-3
+    lr: jax.Array | float = 4e-3
     gae_lambda: jax.Array | float = 0.95
     vf_coef: jax.Array | float = 0.5
     ent_coef: jax.Array | float = 0.01
@@ -178,7 +179,7 @@ def make_train(
     serves every stage budget. metrics: per update (leading axis `cfg.num_updates`; entries past
     `num_updates` are 0) `episode_return_sum`, `episode_count` (episodes finished in that
     rollout), `loss`, `objective`, `value_loss`, `entropy`, `approx_kl`, `diverged`; and
-    `eval_return`, the greedy policy's mean episode return.
+    `eval_return`, the final policy's mean episode return (sampled, or greedy with cfg.greedy_eval).
     """
     env, env_params, spec = make_env(env_name)
     n, t_len, k_win, chunks = cfg.num_envs, cfg.num_steps, cfg.window, cfg.num_minibatches
@@ -305,8 +306,11 @@ def make_train(
         metrics = jax.tree.map(lambda v: jnp.zeros((max_updates,), v.dtype), jax.eval_shape(update, runner)[1])
         runner, metrics = jax.lax.fori_loop(0, num_updates, loop, (runner, metrics))
         flat_params, key = runner[0], runner[5]
-        greedy = lambda w, _: jnp.argmax(policy(flat_params, w)[0], axis=-1)  # noqa: E731
-        metrics["eval_return"] = evaluate(greedy, key)
+        def act(window: jax.Array, k: jax.Array) -> jax.Array:
+            logits = policy(flat_params, window)[0]
+            return jnp.argmax(logits, axis=-1) if cfg.greedy_eval else jax.random.categorical(k, logits)
+
+        metrics["eval_return"] = evaluate(act, key)
         return {"state": unravel(flat_params), "metrics": metrics}
 
     return train

@@ -44,7 +44,7 @@ def test_ppo_clip_text_form_is_exact(dom):
             "ent_coef = 0.01",
             "epochs = 4",
             "minibatches = 4",
-            "lr = 0.0025",
+            "lr = 0.004",
         ]
     )
 
@@ -65,7 +65,7 @@ def test_text_form_tolerates_order_comments_and_blank_lines(dom):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace("lr = 0.0025", "lr = 0.5"), "lr = 0.5 outside"),
+        (lambda t: t.replace("lr = 0.004", "lr = 0.5"), "lr = 0.5 outside"),
         (lambda t: t.replace("minibatches = 4", "minibatches = 3"), "minibatches must be one of"),
         (lambda t: t.replace("adv_norm = minibatch", "adv_norm = global"), "adv_norm must be one of"),
         (lambda t: t.replace("epochs = 4", "epochs = four"), "epochs: cannot read"),
@@ -122,7 +122,7 @@ def test_descriptor_is_fixed_length_and_tracks_structure(dom):
     assert lengths == {(len(dom.features(gs[0])),)}
     f = dom.features(dom.baselines()["ppo_clip"])
     assert (f["size"], f["uses_clip"], f["reads_ratio"], f["clips_ratio"], f["adv_norm_minibatch"]) == (11, 1, 2, 1, 1)
-    assert f["log10_lr"] == pytest.approx(np.log10(2.5e-3))
+    assert f["log10_lr"] == pytest.approx(np.log10(4e-3))
 
 
 def test_grammar_lists_every_input_operator_and_baseline(dom):

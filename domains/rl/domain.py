@@ -7,7 +7,7 @@ Evaluation of the rl member of a triple, per environment of the campaign:
    the env-step budget; partially observable envs give the agent a memory torso over the
    last `window` observations built from the triple's architecture (`partners["arch"]`
    provides the "sequence_block"), others an MLP;
-3. the greedy policy's return is normalised per env — random policy = 0, the PPO-clip
+3. the final policy's return is normalised per env — random policy = 0, the PPO-clip
    baseline with the default network at the same budget = 1 — then IQM over seeds and mean
    over envs give the score. The random and PPO-clip returns are computed here, once per
    process and budget (cached), so `normalise` returns the score unchanged.
@@ -56,7 +56,8 @@ class RLSettings:
     num_envs: int = 16
     num_steps: int = 32
     gamma: float = 0.99
-    eval_envs: int = 32
+    eval_envs: int = 32  # evaluation episodes per agent
+    greedy_eval: bool = False  # evaluate argmax actions (else sample the policy, as it was trained)
     memory: str = "partial"  # which envs use the memory torso: partial | all | none
     window: int = 8  # observations the memory torso sees
     d_model: int = 16  # width of the memory torso (the arch block's d_model)
@@ -258,6 +259,7 @@ class RLDomain:
             details.update(
                 {
                     f"return/{env}": iqm(m["eval_return"]),
+                    f"mean_return/{env}": float(m["eval_return"].mean()),
                     f"norm/{env}": iqm(norm),
                     f"random/{env}": lo,
                     f"reference/{env}": hi,
@@ -297,6 +299,7 @@ class RLDomain:
             gamma=s.gamma,
             window=s.window if self._uses_memory(spec) else 1,
             eval_envs=s.eval_envs,
+            greedy_eval=s.greedy_eval,
         )
 
     def _updates(self, env: str, cfg: PPOConfig, fraction: float) -> int:
@@ -347,7 +350,7 @@ class RLDomain:
         return _RANDOM[key]
 
     def _reference(self, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int) -> float:
-        """IQM greedy return of PPO-clip with the default network at this budget (cached)."""
+        """IQM return of PPO-clip with the default network at this budget (cached)."""
         s = self.settings
         net_key, net_fn = self._network(spec, {}, {})
         key = (env, cfg, updates, net_key, s.seeds, s.reference_seed)

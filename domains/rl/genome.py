@@ -10,7 +10,7 @@ Text form (one `key = value` per line, every key required, any order):
     ent_coef = 0.01
     epochs = 4
     minibatches = 4
-    lr = 0.0025
+    lr = 0.004
 
 The trainer minimises mean(objective) + vf_coef * value_loss - ent_coef * entropy.
 """
@@ -48,7 +48,7 @@ class RLGenome:
     ent_coef: float = 0.01  # weight of the entropy bonus
     epochs: int = 4  # passes over each rollout
     minibatches: int = 4  # minibatches per pass (1, 2, 4 or 8)
-    lr: float = 2.5e-3  # Adam learning rate (linearly annealed to 0)
+    lr: float = 4e-3  # Adam learning rate (linearly annealed to 0)
 
 
 GENE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RLGenome) if f.name != "objective")
