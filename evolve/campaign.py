@@ -251,7 +251,8 @@ class Campaign:
         else:
             parents, ranks, crowd = [], np.zeros(0), np.zeros(0)
         known = {g["id"] for g in self.kb.genomes(name)}
-        return self.designer.propose(self.domains[name], parents, ranks, crowd, n, rng, known)
+        return self.designer.propose(self.domains[name], parents, ranks, crowd, n, rng, known,
+                                     F=F if pool else None)
 
     def _store_proposals(self, db: Any, name: str, props: list[Proposal], rejects: list[Rejection],
                          incumbents: Mapping[str, str], cycle: int) -> None:

@@ -42,10 +42,13 @@ class GPDesigner:
     name: str = "gp"
 
     def propose(self, domain: Any, parents: Sequence[tuple[str, Any]], ranks: np.ndarray, crowding: np.ndarray,
-                n: int, rng: np.random.Generator, known: set[str]) -> tuple[list[Proposal], list[Rejection]]:
+                n: int, rng: np.random.Generator, known: set[str],
+                F: np.ndarray | None = None) -> tuple[list[Proposal], list[Rejection]]:
         """n new, distinct, statically valid genomes of `domain` bred from `parents` (gid, genome).
 
-        Falls back to random samples when no parent exists yet. `known` (genome ids already in
+        Tournaments compare by Pareto dominance on `F` when given (pymoo NSGA-II's default, which
+        keeps populations from collapsing onto one end of the front), else by rank. Falls back to
+        random samples when no parent exists yet. `known` (genome ids already in
         the archive) is extended in place so later calls stay duplicate-free.
         """
         proposals: list[Proposal] = []
@@ -53,7 +56,7 @@ class GPDesigner:
         attempts = 0
         while len(proposals) < n and attempts < n * self.max_attempts:
             attempts += 1
-            child, parent_ids, origin = self._offspring(domain, parents, ranks, crowding, rng)
+            child, parent_ids, origin = self._offspring(domain, parents, ranks, crowding, rng, F)
             try:
                 gid = genome_id(domain.name, domain.to_json(child))
             except (GenomeError, ValueError) as exc:
@@ -70,13 +73,14 @@ class GPDesigner:
         return proposals, rejected
 
     def _offspring(self, domain: Any, parents: Sequence[tuple[str, Any]], ranks: np.ndarray,
-                   crowding: np.ndarray, rng: np.random.Generator) -> tuple[Any, tuple[str, ...], str]:
+                   crowding: np.ndarray, rng: np.random.Generator,
+                   F: np.ndarray | None) -> tuple[Any, tuple[str, ...], str]:
         if not parents:
             return domain.sample(rng), (), "sample"
         if len(parents) >= 2 and rng.random() < self.crossover_rate:
-            i, j = selection.tournament(ranks, crowding, 2, rng)
+            i, j = selection.tournament(ranks, crowding, 2, rng, F=F)
             if i != j:
                 child = domain.crossover(parents[i][1], parents[j][1], rng)
                 return domain.mutate(child, rng), (parents[i][0], parents[j][0]), "crossover+mutation"
-        (i,) = selection.tournament(ranks, crowding, 1, rng)
+        (i,) = selection.tournament(ranks, crowding, 1, rng, F=F)
         return domain.mutate(parents[i][1], rng), (parents[i][0],), "mutation"
