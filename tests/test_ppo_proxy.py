@@ -1,13 +1,13 @@
 """The PPO proxy: exact pure functions, environments, and short jitted runs (guard, lr, chunking)."""
 from __future__ import annotations
 
+import proxies  # noqa: F401,I001  (sets XLA flags before JAX starts)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import proxies  # noqa: F401  (XLA flags before JAX starts)
-from domains.rl.domain import _algo, _seed_keys
+from domains.rl.evaluate import algo_of as _algo, seed_keys as _seed_keys
 from domains.rl import RLGenome
 from domains.rl import genome as G
 from domains.rl.genome import baselines

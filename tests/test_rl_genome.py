@@ -10,9 +10,9 @@ import domains  # noqa: F401  (XLA flags before JAX starts)
 from domains.base import Domain, GenomeError, canonical_json
 from domains.rl import RLDomain, RLGenome
 from domains.rl import genome as G
-from domains.rl.domain import iqm
+from domains.rl.evaluate import iqm
 from domains.rl.ops import OPS
-from proxies.ppo import INPUT_NAMES
+from domains.rl.ops import INPUT_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """Objective programs: interpreter == tree walk (values and gradients), exact values, health checks."""
 from __future__ import annotations
 
+import domains  # noqa: F401,I001  (sets XLA flags before JAX starts)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import domains  # noqa: F401  (XLA flags before JAX starts)
 from domains.base import GenomeError
 from domains.rl import expr
 from domains.rl.program import OP_CONST, check_program, encode, run_program, tree_fn

@@ -1,47 +1,24 @@
-"""RLDomain: evolves PPO-family algorithms; evaluates them with the JAX PPO proxy.
+"""RLDomain: evolves PPO-family algorithms (objective tree + genes); see docs/domains/rl.md.
 
-Evaluation of the rl member of a triple, per environment of the campaign:
-1. the objective tree is encoded as a fixed-size program and probed on random batches
-   (finite value, finite non-zero gradient w.r.t. the policy log-prob);
-2. `proxies.ppo` trains `seeds` agents (vmapped, one jitted run) for the stage's share of
-   the env-step budget; partially observable envs give the agent a memory torso over the
-   last `window` observations built from the triple's architecture (`partners["arch"]`
-   provides the "sequence_block"), others an MLP;
-3. the final policy's return is normalised per env — random policy = 0, the PPO-clip
-   baseline with the default network at the same budget = 1 — then IQM over seeds and mean
-   over envs give the score. The random and PPO-clip returns are computed here, once per
-   process and budget (cached), so `normalise` returns the score unchanged.
-
-Compiled training functions are cached per process (and by JAX's persistent compilation
-cache across processes when `compile_cache_dir` is set): the objective and every gene are
-traced inputs, so only a new environment, budget or architecture compiles.
+A thin class over pure modules — ops (vocabulary), expr (trees, forms, GP operators), genome
+(genes, text form, baselines) — so the driver samples, mutates and checks genomes without JAX.
+Evaluation (`evaluate.py`: PPO proxy, memory torso from the arch partner, normalised returns)
+is imported only when a worker evaluates.
 """
 from __future__ import annotations
 
-import os
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from domains.base import CheckResult, EvaluationError, GenomeError, Metrics, genome_id
-from domains.rl import expr, genome as G
-from domains.rl.genome import RLGenome
-from domains.rl.ops import OPS
-from domains.rl.program import check_program, encode, run_program
-from proxies.envs import EnvSpec, make_env
-from proxies.ppo import ADV_NORMS, INPUT_NAMES, VALUE_LOSSES, Algo, PPOConfig, make_train, random_return
-from proxies.ppo_nets import default_block, memory_network, mlp_network
+from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics
+from domains.rl import expr
+from domains.rl import genome as G
+from domains.rl.genome import ADV_NORMS, VALUE_LOSSES, RLGenome
+from domains.rl.ops import INPUT_DOCS, INPUT_NAMES, OPS
 
 _ENGINE_KEYS = {"plugin", "scale", "device"}
-_CACHE_SIZE = 48
-_COMPILED: "OrderedDict[tuple, Any]" = OrderedDict()  # (env, PPOConfig, network key, seeds, nodes) -> executable
-_RANDOM: dict[tuple, float] = {}  # (env, episodes, seed) -> random-policy return
-_REFERENCE: dict[tuple, float] = {}  # (env, PPOConfig, network key, seeds, seed) -> PPO-clip IQM return
 
 
 @dataclass(frozen=True)
@@ -85,16 +62,11 @@ class RLSettings:
         s = cls(**kw)
         if s.memory not in ("partial", "all", "none"):
             raise ValueError(f"memory must be partial, all or none, got {s.memory!r}")
+        from proxies.envs import make_env  # imports gymnax: only when the domain is built
+
         for env in s.envs:
             make_env(env)  # KeyError for unknown names
         return s
-
-
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: drop the lowest and highest quarter (floor(n/4) each), average the rest."""
-    x = np.sort(np.asarray(x, dtype=float).ravel())
-    k = len(x) // 4
-    return float(x[k : len(x) - k].mean())
 
 
 class RLDomain:
@@ -103,8 +75,6 @@ class RLDomain:
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):
         self.settings = RLSettings.from_cfg(cfg)
-        if self.settings.compile_cache_dir:
-            _enable_compile_cache(os.path.expanduser(self.settings.compile_cache_dir))
 
     # ---- the genome space ----------------------------------------------------------------------
     def baselines(self) -> dict[str, RLGenome]:
@@ -209,71 +179,16 @@ class RLDomain:
         f.update({f"value_loss_{k}": float(genome.value_loss == k) for k in VALUE_LOSSES})
         return f
 
-    # ---- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, triple: Mapping[str, Any], budget: Any, partners: Mapping[str, Any]) -> Metrics:
-        s = self.settings
+    # ---- evaluation (worker process) -----------------------------------------------------------
+    def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
+        """Train `seeds` agents per env with the proxy; score = mean over envs of IQM normalised return."""
+        from domains.rl import evaluate as ev
+
         genome = triple[self.name]
         chk = self.check(genome)
         if not chk.ok:
             raise EvaluationError(f"invalid rl genome: {chk.reason}")
-        program = encode(genome.objective, s.max_nodes)
-        reason = check_program(program, seed=budget.seed)
-        if reason:
-            raise EvaluationError(reason)
-        algo = _algo(genome, program)
-        keys = _seed_keys(budget.seed, s.seeds)
-
-        score_parts, behaviour = [], []
-        cost = {"seconds": 0.0, "env_steps": 0.0, "params": 0.0}
-        details: dict[str, float] = {"compile_seconds": 0.0, "reference_seconds": 0.0}
-        curves: dict[str, list[float]] = {}
-        for env in s.envs:
-            spec = make_env(env)[2]
-            cfg = self._ppo_config(env, spec)
-            updates = self._updates(env, cfg, budget.fraction)
-            net_key, net_fn = self._network(spec, triple, partners)
-            run, compile_s = self._compiled(env, cfg, net_key, net_fn)
-            details["compile_seconds"] += compile_s
-            t0 = time.perf_counter()
-            out = jax.block_until_ready(run(keys, algo, jnp.int32(updates)))
-            cost["seconds"] += time.perf_counter() - t0
-            m = {k: (v if k == "eval_return" else v[:, :updates]) for k, v in jax.tree.map(np.asarray, out["metrics"]).items()}
-            if m["diverged"].any():
-                seed, update = np.argwhere(m["diverged"])[0]
-                raise EvaluationError(
-                    f"training diverged on {env} (agent {seed}, update {update}/{updates}): "
-                    "non-finite or exploding loss or gradient"
-                )
-            lo = self._random(env)
-            t0 = time.perf_counter()
-            hi = self._reference(env, spec, cfg, updates)
-            details["reference_seconds"] += time.perf_counter() - t0
-            gap = max(hi - lo, 0.1 * (spec.max_return - lo), 1e-6)
-            norm = (m["eval_return"] - lo) / gap  # (seeds,)
-            score_parts.append(iqm(norm))
-            curve = _training_curve(m)  # (updates,) mean over seeds
-            curves[f"return/{env}"] = [float(v) for v in curve]
-            behaviour += [iqm(norm), *((np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / gap)]
-            cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
-            cost["params"] += float(_param_count(out["state"]) / s.seeds)
-            details.update(
-                {
-                    f"return/{env}": iqm(m["eval_return"]),
-                    f"mean_return/{env}": float(m["eval_return"].mean()),
-                    f"norm/{env}": iqm(norm),
-                    f"random/{env}": lo,
-                    f"reference/{env}": hi,
-                    f"entropy/{env}": float(m["entropy"][:, -1].mean()),
-                    f"approx_kl/{env}": float(m["approx_kl"].mean()),
-                }
-            )
-        return Metrics(
-            score=float(np.mean(score_parts)),
-            cost=cost,
-            details=details,
-            behaviour=[float(b) for b in behaviour],
-            curves=curves,
-        )
+        return ev.evaluate(self.settings, genome, triple, budget, partners)
 
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         raise KeyError(f"the rl domain provides nothing (asked for {resource!r})")
@@ -282,138 +197,11 @@ class RLDomain:
         """The score is already normalised per env (random = 0, PPO-clip = 1) inside evaluate."""
         return float(score)
 
-    # ---- helpers -------------------------------------------------------------------------------
-    def _uses_memory(self, spec: EnvSpec) -> bool:
-        return self.settings.memory == "all" or (self.settings.memory == "partial" and spec.partially_observable)
-
-    def _ppo_config(self, env: str, spec: EnvSpec) -> PPOConfig:
-        """The full-stage run; smaller stages run its first `_updates(...)` updates (same executable)."""
-        s = self.settings
-        full = max(int(s.timesteps.get(env, s.default_timesteps)), s.min_timesteps)
-        per_update = s.num_envs * s.num_steps
-        return PPOConfig(
-            num_envs=s.num_envs,
-            num_steps=s.num_steps,
-            total_timesteps=-(-full // per_update) * per_update,
-            num_minibatches=max(G.MINIBATCHES),
-            gamma=s.gamma,
-            window=s.window if self._uses_memory(spec) else 1,
-            eval_envs=s.eval_envs,
-            greedy_eval=s.greedy_eval,
-        )
-
-    def _updates(self, env: str, cfg: PPOConfig, fraction: float) -> int:
-        """Updates at this budget fraction: the env-step budget scaled, floored at min_timesteps."""
-        s = self.settings
-        steps = max(s.min_timesteps, round(fraction * int(s.timesteps.get(env, s.default_timesteps))))
-        per_update = cfg.num_envs * cfg.num_steps
-        return int(min(cfg.num_updates, max(1, -(-steps // per_update))))
-
-    def _network(self, spec: EnvSpec, triple: Mapping[str, Any], partners: Mapping[str, Any]) -> tuple[tuple, Any]:
-        """(cache key, network_fn): an MLP, or a memory torso around the triple's architecture."""
-        s = self.settings
-        if not self._uses_memory(spec):
-            return ("mlp", spec.obs_dim, spec.num_actions, s.hidden), mlp_network(spec.obs_dim, spec.num_actions, s.hidden)
-        arch, arch_genome = partners.get("arch"), triple.get("arch")
-        if arch is not None and arch_genome is not None:
-            block = arch.provide("sequence_block", arch_genome, d_model=s.d_model, max_len=s.window)
-            block_id = genome_id("arch", arch.to_json(arch_genome))
-        else:
-            block, block_id = default_block(s.d_model), "default"
-        key = ("memory", block_id, spec.obs_dim, spec.num_actions, s.window, s.d_model, s.hidden)
-        return key, memory_network(block, spec.obs_dim, spec.num_actions, s.window, s.d_model, s.hidden)
-
-    def _compiled(self, env: str, cfg: PPOConfig, net_key: tuple, net_fn: Any) -> tuple[Any, float]:
-        """The seed-vmapped, jitted, compiled train for these shapes; (executable, compile seconds)."""
-        s = self.settings
-        key = (env, cfg, net_key, s.seeds, s.max_nodes)
-        if key in _COMPILED:
-            _COMPILED.move_to_end(key)
-            return _COMPILED[key], 0.0
-        t0 = time.perf_counter()
-        train = make_train(cfg, run_program, net_fn, env)
-        example = _algo(G.baselines()["ppo_clip"], encode(G.baselines()["ppo_clip"].objective, s.max_nodes))
-        try:
-            exe = jax.jit(jax.vmap(train, in_axes=(0, None, None))).lower(_seed_keys(0, s.seeds), example, jnp.int32(1)).compile()
-        except Exception as e:  # a partner's block that does not build, shape errors...
-            raise EvaluationError(f"building the agent for {env} failed: {type(e).__name__}: {e}") from e
-        _COMPILED[key] = exe
-        while len(_COMPILED) > _CACHE_SIZE:
-            _COMPILED.popitem(last=False)
-        return exe, time.perf_counter() - t0
-
-    def _random(self, env: str) -> float:
-        s = self.settings
-        key = (env, s.random_episodes, s.reference_seed)
-        if key not in _RANDOM:
-            _RANDOM[key] = random_return(env, jax.random.key(s.reference_seed), s.random_episodes)
-        return _RANDOM[key]
-
-    def _reference(self, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int) -> float:
-        """IQM return of PPO-clip with the default network at this budget (cached)."""
-        s = self.settings
-        net_key, net_fn = self._network(spec, {}, {})
-        key = (env, cfg, updates, net_key, s.seeds, s.reference_seed)
-        if key not in _REFERENCE:
-            ppo = G.baselines()["ppo_clip"]
-            run, _ = self._compiled(env, cfg, net_key, net_fn)
-            algo = _algo(ppo, encode(ppo.objective, s.max_nodes))
-            out = jax.block_until_ready(run(_seed_keys(s.reference_seed, s.seeds), algo, jnp.int32(updates)))
-            _REFERENCE[key] = iqm(np.asarray(out["metrics"]["eval_return"]))
-        return _REFERENCE[key]
-
-
-def _algo(g: RLGenome, program: Any) -> Algo:
-    """The traced algorithm inputs; fixed dtypes so one executable serves every genome."""
-    return Algo(
-        objective=jax.tree.map(jnp.asarray, program),
-        lr=jnp.float32(g.lr),
-        gae_lambda=jnp.float32(g.gae_lambda),
-        vf_coef=jnp.float32(g.vf_coef),
-        ent_coef=jnp.float32(g.ent_coef),
-        epochs=jnp.int32(g.epochs),
-        minibatches=jnp.int32(g.minibatches),
-        adv_norm=jnp.int32(ADV_NORMS.index(g.adv_norm)),
-        value_loss=jnp.int32(VALUE_LOSSES.index(g.value_loss)),
-    )
-
-
-def _seed_keys(seed: int, n: int) -> jax.Array:
-    # RngBitGenerator keys: much less code to compile than threefry, and fine for RL noise.
-    return jax.random.split(jax.random.key(seed, impl="unsafe_rbg"), n)
-
-
-def _training_curve(m: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Mean over seeds of the return of episodes finished in each update, carried forward when none did."""
-    ret = m["episode_return_sum"] / np.maximum(m["episode_count"], 1)  # (seeds, updates)
-    has = m["episode_count"] > 0
-    out = np.zeros_like(ret)
-    last = np.zeros(ret.shape[0])
-    for u in range(ret.shape[1]):
-        last = np.where(has[:, u], ret[:, u], last)
-        out[:, u] = last
-    return out.mean(0)
-
-
-def _param_count(state: Any) -> int:
-    return int(sum(np.asarray(x).size for x in jax.tree.leaves(state)))
-
-
-def _enable_compile_cache(path: str) -> None:
-    """Share compiled executables between worker processes (only if nobody configured a cache)."""
-    if jax.config.jax_compilation_cache_dir:
-        return
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
 
 def _grammar(s: RLSettings) -> str:
     ops = "\n".join(
         f"  {name}({', '.join(op.args)}) -> {op.ret}: {op.doc}" for name, op in OPS.items()
     )
-    from domains.rl.ops import INPUT_DOCS
-
     inputs = "\n".join(f"  {k}: {v}" for k, v in INPUT_DOCS.items())
     examples = "\n\n".join(f"# {name}\n{G.to_text(g)}" for name, g in G.baselines().items())
     return f"""An RL algorithm of the PPO family, one `key = value` per line, all keys required:

@@ -17,8 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from domains.base import GenomeError
-from domains.rl.ops import OPS, POLICY_INPUTS, B, R
-from proxies.ppo import INPUT_NAMES
+from domains.rl.ops import INPUT_NAMES, OPS, POLICY_INPUTS, B, R
 
 CONST = "const"
 # Constants a fresh random tree draws from (clipping ranges, coefficients, offsets).

@@ -25,8 +25,10 @@ import numpy as np
 from domains.base import GenomeError
 from domains.rl import expr
 from domains.rl.expr import Node
-from proxies.ppo import ADV_NORMS, VALUE_LOSSES
 
+# Same order as proxies.ppo (the proxy indexes them); domains/rl/evaluate.py asserts it.
+ADV_NORMS: tuple[str, ...] = ("none", "batch", "minibatch")
+VALUE_LOSSES: tuple[str, ...] = ("mse", "clipped", "huber")
 MINIBATCHES: tuple[int, ...] = (1, 2, 4, 8)
 # name -> (low, high) for the real-valued genes; lr is searched on a log scale.
 RANGES: dict[str, tuple[float, float]] = {

@@ -16,10 +16,43 @@ import numpy as np
 
 from domains.base import GenomeError
 from domains.rl.expr import CONST, Node, size
-from domains.rl.ops import OP_NAMES, OPS
-from proxies.ppo import INPUT_NAMES, objective_inputs
+from domains.rl.ops import EPS_DIV, EXP_MAX, INPUT_NAMES, LOG1P_MIN, OP_NAMES, OPS
+from proxies import ppo
 
 OP_INPUT, OP_CONST = 0, 1  # opcodes of leaves; operator i of OP_NAMES is opcode 2 + i
+
+
+def _safe_div(x: jax.Array, y: jax.Array) -> jax.Array:
+    return x / jnp.where(y >= 0, jnp.maximum(y, EPS_DIV), jnp.minimum(y, -EPS_DIV))
+
+
+def _bool(c: jax.Array) -> jax.Array:
+    return c.astype(jnp.float32)
+
+
+# jnp semantics of every operator over (B,) arrays; booleans are 0./1. floats.
+JNP: dict[str, Callable[..., jax.Array]] = {
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "div": _safe_div,
+    "min": jnp.minimum,
+    "max": jnp.maximum,
+    "clip": lambda x, lo, hi: jnp.minimum(jnp.maximum(x, lo), hi),
+    "neg": lambda x: -x,
+    "abs": jnp.abs,
+    "square": jnp.square,
+    "exp": lambda x: jnp.exp(jnp.minimum(x, EXP_MAX)),
+    "log1p": lambda x: jnp.log1p(jnp.maximum(x, LOG1P_MIN)),
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "sg": jax.lax.stop_gradient,
+    "where": lambda c, x, y: jnp.where(c > 0.5, x, y),
+    "gt": lambda x, y: _bool(x > y),
+    "lt": lambda x, y: _bool(x < y),
+}
+assert tuple(JNP) == OP_NAMES, "program.JNP and ops.OPS list different operators"
+assert INPUT_NAMES == ppo.INPUT_NAMES, "ops.INPUT_DOCS and proxies.ppo.INPUT_NAMES disagree"
 
 
 def tree_fn(tree: Node) -> Callable[[dict[str, jax.Array]], jax.Array]:
@@ -30,7 +63,7 @@ def tree_fn(tree: Node) -> Callable[[dict[str, jax.Array]], jax.Array]:
             return jnp.full_like(inputs["adv"], node.value)
         if not node.args:
             return inputs[node.op]
-        return OPS[node.op].fn(*(ev(a, inputs) for a in node.args))
+        return JNP[node.op](*(ev(a, inputs) for a in node.args))
 
     return lambda inputs: ev(tree, inputs)
 
@@ -94,7 +127,7 @@ def _interpret(program: Program, leaves: jax.Array) -> jax.Array:
 def _forward(program: Program, leaves: jax.Array) -> jax.Array:
     """All node values, (n, B)."""
     branches = [lambda x, y, z, v, i: leaves[i], lambda x, y, z, v, i: jnp.full_like(x, v)]
-    branches += [_apply(OPS[name].fn, len(OPS[name].args)) for name in OP_NAMES]
+    branches += [_apply(JNP[name], len(OPS[name].args)) for name in OP_NAMES]
     n = program.op.shape[0]
 
     def body(k: jax.Array, buf: jax.Array) -> jax.Array:
@@ -114,7 +147,7 @@ def _interpret_bwd(res: tuple, g: jax.Array) -> tuple[None, jax.Array]:
     zero = jnp.zeros_like(g)
     # Each branch returns cotangents for (arg1, arg2, arg3, the input leaf).
     branches = [lambda x, y, z, gk: (zero, zero, zero, gk), lambda x, y, z, gk: (zero, zero, zero, zero)]
-    branches += [_vjp(OPS[name].fn, len(OPS[name].args), zero) for name in OP_NAMES]
+    branches += [_vjp(JNP[name], len(OPS[name].args), zero) for name in OP_NAMES]
     n = program.op.shape[0]
 
     def body(j: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
@@ -160,7 +193,7 @@ def _probe(program: Program, key: jax.Array) -> tuple[jax.Array, jax.Array]:
 
         def loss(log_prob: jax.Array) -> jax.Array:
             nadv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            inputs = objective_inputs(log_prob, old, adv, nadv, value, old_value, adv + old_value, entropy)
+            inputs = ppo.objective_inputs(log_prob, old, adv, nadv, value, old_value, adv + old_value, entropy)
             return jnp.broadcast_to(run_program(program, inputs), (m,)).mean()
 
         log_prob = old + 0.2 * jax.random.normal(k[1], (m,))

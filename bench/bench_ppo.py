@@ -1,0 +1,114 @@
+"""Benchmark the PPO proxy: env steps per second for one agent and for many vmapped agents.
+
+    python bench/bench_ppo.py [--scale tiny|small] [--agents 1,64] [--envs CartPole-v1,...] [--write]
+
+Each row trains PPO-clip (the domain's baseline genome, objective interpreted from data) with the
+scale's rollout shape for the env's full-stage budget, `agents` seeds vmapped in one jitted
+call, and reports compile seconds, run seconds and env steps per second (all agents together,
+gradient updates included). Defaults: 1 and 64 agents on CPU, 1 and 256 on a GPU. Prints a
+markdown table; with `--write` appends it, with the command, machine and date, to
+docs/BENCHMARKS.md. Run it on an otherwise idle machine: the numbers are wall times.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import domains  # noqa: E402,F401  (XLA flags before JAX starts)
+
+
+def _scale_cfg(scale: str) -> dict:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "conf" / "domain" / "rl.yaml").read_text())["domains"]["rl"]
+    return {**{k: v for k, v in raw.items() if k != "scales"}, **raw["scales"][scale], "scale": scale}
+
+
+def _machine() -> str:
+    import jax
+
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", dev.platform)
+    return f"{platform.node() or 'host'}: {os.cpu_count()} CPU threads, {dev.platform} ({kind}), jax {jax.__version__}"
+
+
+def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
+    import jax
+    import jax.numpy as jnp
+
+    from domains.rl import RLDomain
+    from domains.rl.domain import _algo, _seed_keys
+    from domains.rl.program import encode, run_program
+    from proxies.envs import make_env
+    from proxies.ppo import make_train
+
+    cfg = {**_scale_cfg(scale), "compile_cache_dir": None}
+    if envs:
+        cfg["envs"] = envs
+    dom = RLDomain(cfg)
+    ppo = dom.baselines()["ppo_clip"]
+    algo = _algo(ppo, encode(ppo.objective, dom.settings.max_nodes))
+    rows = []
+    for env in dom.settings.envs:
+        spec = make_env(env)[2]
+        pcfg = dom._ppo_config(env, spec)
+        _, net_fn = dom._network(spec, {}, {})
+        torso = "memory" if dom._uses_memory(spec) else "mlp"
+        for n in agents:
+            train = make_train(pcfg, run_program, net_fn, env)
+            keys = _seed_keys(0, n)
+            t0 = time.perf_counter()
+            exe = jax.jit(jax.vmap(train, in_axes=(0, None))).lower(keys, algo).compile()
+            compile_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(exe(keys, algo))
+            run_s = time.perf_counter() - t0
+            steps = n * pcfg.env_steps
+            ret = float(jnp.mean(out["metrics"]["eval_return"]))
+            rows.append(f"| {env} | {torso} | {n} | {pcfg.env_steps:,} | {compile_s:.1f} | {run_s:.2f} "
+                        f"| {steps / run_s:,.0f} | {ret:.1f} |")
+            print(rows[-1], flush=True)
+    s = dom.settings
+    head = (f"PPO proxy `{scale}`: {s.num_envs} envs x {s.num_steps} steps per update, 4 epochs x 4 minibatches "
+            f"(PPO-clip), memory torso window {s.window}, d_model {s.d_model}\n\n"
+            "| env | torso | agents | env steps / agent | compile s | run s | env steps/s (all agents) | mean return |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|")
+    return head + "\n" + "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    import jax
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", default="tiny", choices=["tiny", "small"])
+    p.add_argument("--agents", default=None, help="comma-separated agent counts (default 1,64 on CPU, 1,256 on GPU)")
+    p.add_argument("--envs", default=None, help="comma-separated env names (default: the scale's envs)")
+    p.add_argument("--write", action="store_true", help="append the table to docs/BENCHMARKS.md")
+    args = p.parse_args(argv)
+    gpu = jax.devices()[0].platform != "cpu"
+    agents = [int(a) for a in (args.agents or ("1,256" if gpu else "1,64")).split(",")]
+    table = run(args.scale, agents, args.envs.split(",") if args.envs else None)
+    print("\n" + table)
+    if args.write:
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+        section = (f"\n## PPO proxy ({args.scale})\n\n"
+                   f"`python bench/bench_ppo.py {' '.join(argv)}` on {_machine()}, {stamp}\n\n{table}\n")
+        path = ROOT / "docs" / "BENCHMARKS.md"
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nWritten by `make bench ARGS=--write` (bench/bench_*.py).\n")
+        with path.open("a") as f:
+            f.write(section)
+        print(f"appended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,236 @@
+"""Evaluating the rl member of a triple with the PPO proxy (runs in a worker process).
+
+Per environment of the campaign:
+1. the objective tree is encoded as a fixed-size program and probed on random batches
+   (finite value, finite non-zero gradient w.r.t. the policy log-prob);
+2. `proxies.ppo` trains `seeds` agents (vmapped, one jitted run) for the stage's share of the
+   env-step budget; partially observable envs give the agent a memory torso over the last
+   `window` observations built from the triple's architecture (`partners["arch"]` provides the
+   "sequence_block"), others an MLP;
+3. the final policy's return is normalised per env — random policy = 0, the PPO-clip baseline
+   with the default network at the same budget = 1 — then IQM over seeds and mean over envs give
+   the score. Random and PPO-clip returns are computed here, once per process and budget.
+
+Compiled training functions are cached per process, and across processes by JAX's persistent
+compilation cache when `compile_cache_dir` is set. The objective, every gene and the stage's
+update count are traced inputs, so only a new environment or architecture compiles.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from domains.base import Budget, EvaluationError, Metrics, genome_id
+from domains.rl import genome as G
+from domains.rl.genome import RLGenome
+from domains.rl.program import Program, check_program, encode, run_program
+from proxies import ppo
+from proxies.envs import EnvSpec, make_env
+from proxies.ppo import Algo, PPOConfig, make_train, random_return
+from proxies.ppo_nets import NetworkFn, default_block, memory_network, mlp_network
+
+assert G.ADV_NORMS == ppo.ADV_NORMS and G.VALUE_LOSSES == ppo.VALUE_LOSSES, "genome and proxy enums disagree"
+
+_CACHE_SIZE = 48
+_COMPILED: "OrderedDict[tuple, Any]" = OrderedDict()  # (env, PPOConfig, network key, seeds, nodes) -> executable
+_RANDOM: dict[tuple, float] = {}  # (env, episodes, seed) -> random-policy return
+_REFERENCE: dict[tuple, float] = {}  # (env, PPOConfig, updates, network key, seeds, seed) -> PPO-clip IQM return
+
+
+def iqm(x: np.ndarray) -> float:
+    """Interquartile mean: drop the lowest and highest quarter (floor(n/4) each), average the rest."""
+    x = np.sort(np.asarray(x, dtype=float).ravel())
+    k = len(x) // 4
+    return float(x[k : len(x) - k].mean())
+
+
+def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
+    """Train and score `genome` on every env of the settings `s` (an RLSettings)."""
+    if s.compile_cache_dir:
+        _enable_compile_cache(os.path.expanduser(s.compile_cache_dir))
+    program = encode(genome.objective, s.max_nodes)
+    reason = check_program(program, seed=budget.seed)
+    if reason:
+        raise EvaluationError(reason)
+    algo = algo_of(genome, program)
+    keys = seed_keys(budget.seed, s.seeds)
+
+    score_parts, behaviour = [], []
+    cost = {"seconds": 0.0, "env_steps": 0.0, "params": 0.0}
+    details: dict[str, float] = {"compile_seconds": 0.0, "reference_seconds": 0.0}
+    curves: dict[str, list[float]] = {}
+    for env in s.envs:
+        spec = make_env(env)[2]
+        cfg = ppo_config(s, env, spec)
+        updates = stage_updates(s, env, cfg, budget.fraction)
+        net_key, net_fn = network(s, spec, triple, partners)
+        run, compile_s = compiled(s, env, cfg, net_key, net_fn)
+        details["compile_seconds"] += compile_s
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(run(keys, algo, jnp.int32(updates)))
+        cost["seconds"] += time.perf_counter() - t0
+        m = {k: (v if k == "eval_return" else v[:, :updates]) for k, v in jax.tree.map(np.asarray, out["metrics"]).items()}
+        if m["diverged"].any():
+            seed, update = np.argwhere(m["diverged"])[0]
+            raise EvaluationError(
+                f"training diverged on {env} (agent {seed}, update {update}/{updates}): "
+                "non-finite or exploding loss or gradient"
+            )
+        lo = random_policy_return(s, env)
+        t0 = time.perf_counter()
+        hi = reference_return(s, env, spec, cfg, updates)
+        details["reference_seconds"] += time.perf_counter() - t0
+        gap = max(hi - lo, 0.1 * (spec.max_return - lo), 1e-6)  # a reference that barely learns must not blow up
+        norm = (m["eval_return"] - lo) / gap  # (seeds,)
+        score_parts.append(iqm(norm))
+        curve = training_curve(m)  # (updates,) mean over seeds
+        curves[f"return/{env}"] = [float(v) for v in curve]
+        shape = (np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / gap
+        behaviour += [iqm(norm), *shape]
+        cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
+        cost["params"] += float(sum(np.asarray(x).size for x in jax.tree.leaves(out["state"])) / s.seeds)
+        details.update(
+            {
+                f"return/{env}": iqm(m["eval_return"]),
+                f"mean_return/{env}": float(m["eval_return"].mean()),
+                f"norm/{env}": iqm(norm),
+                f"random/{env}": lo,
+                f"reference/{env}": hi,
+                f"entropy/{env}": float(m["entropy"][:, -1].mean()),
+                f"approx_kl/{env}": float(m["approx_kl"].mean()),
+            }
+        )
+    return Metrics(
+        score=float(np.mean(score_parts)), cost=cost, details=details, behaviour=[float(b) for b in behaviour], curves=curves
+    )
+
+
+# ---- configuration of one env's run ---------------------------------------------------------------
+def uses_memory(s: Any, spec: EnvSpec) -> bool:
+    return s.memory == "all" or (s.memory == "partial" and spec.partially_observable)
+
+
+def ppo_config(s: Any, env: str, spec: EnvSpec) -> PPOConfig:
+    """The full-stage run; smaller stages run its first `stage_updates(...)` updates (same executable)."""
+    full = max(int(s.timesteps.get(env, s.default_timesteps)), s.min_timesteps)
+    per_update = s.num_envs * s.num_steps
+    return PPOConfig(
+        num_envs=s.num_envs,
+        num_steps=s.num_steps,
+        total_timesteps=-(-full // per_update) * per_update,
+        num_minibatches=max(G.MINIBATCHES),
+        gamma=s.gamma,
+        window=s.window if uses_memory(s, spec) else 1,
+        eval_envs=s.eval_envs,
+        greedy_eval=s.greedy_eval,
+    )
+
+
+def stage_updates(s: Any, env: str, cfg: PPOConfig, fraction: float) -> int:
+    """Updates at this budget fraction: the env-step budget scaled, floored at min_timesteps."""
+    steps = max(s.min_timesteps, round(fraction * int(s.timesteps.get(env, s.default_timesteps))))
+    per_update = cfg.num_envs * cfg.num_steps
+    return int(min(cfg.num_updates, max(1, -(-steps // per_update))))
+
+
+def network(s: Any, spec: EnvSpec, triple: Mapping[str, Any], partners: Mapping[str, Any]) -> tuple[tuple, NetworkFn]:
+    """(cache key, network_fn): an MLP, or a memory torso around the triple's architecture block."""
+    if not uses_memory(s, spec):
+        return ("mlp", spec.obs_dim, spec.num_actions, s.hidden), mlp_network(spec.obs_dim, spec.num_actions, s.hidden)
+    arch, arch_genome = partners.get("arch"), triple.get("arch")
+    if arch is not None and arch_genome is not None:
+        block = arch.provide("sequence_block", arch_genome, d_model=s.d_model, max_len=s.window)
+        block_id = genome_id("arch", arch.to_json(arch_genome))
+    else:
+        block, block_id = default_block(s.d_model), "default"
+    key = ("memory", block_id, spec.obs_dim, spec.num_actions, s.window, s.d_model, s.hidden)
+    return key, memory_network(block, spec.obs_dim, spec.num_actions, s.window, s.d_model, s.hidden)
+
+
+# ---- cached executables and normalisation points -------------------------------------------------
+def compiled(s: Any, env: str, cfg: PPOConfig, net_key: tuple, net_fn: NetworkFn) -> tuple[Any, float]:
+    """The seed-vmapped, jitted, compiled train for these shapes: (executable, compile seconds)."""
+    key = (env, cfg, net_key, s.seeds, s.max_nodes)
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key], 0.0
+    t0 = time.perf_counter()
+    train = make_train(cfg, run_program, net_fn, env)
+    ppo_clip = G.baselines()["ppo_clip"]
+    example = algo_of(ppo_clip, encode(ppo_clip.objective, s.max_nodes))
+    try:
+        exe = jax.jit(jax.vmap(train, in_axes=(0, None, None))).lower(seed_keys(0, s.seeds), example, jnp.int32(1)).compile()
+    except Exception as e:  # a partner's block that does not build, shape errors...
+        raise EvaluationError(f"building the agent for {env} failed: {type(e).__name__}: {e}") from e
+    _COMPILED[key] = exe
+    while len(_COMPILED) > _CACHE_SIZE:
+        _COMPILED.popitem(last=False)
+    return exe, time.perf_counter() - t0
+
+
+def random_policy_return(s: Any, env: str) -> float:
+    key = (env, s.random_episodes, s.reference_seed)
+    if key not in _RANDOM:
+        _RANDOM[key] = random_return(env, jax.random.key(s.reference_seed), s.random_episodes)
+    return _RANDOM[key]
+
+
+def reference_return(s: Any, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int) -> float:
+    """IQM return of PPO-clip with the default network at this budget (cached per process)."""
+    net_key, net_fn = network(s, spec, {}, {})
+    key = (env, cfg, updates, net_key, s.seeds, s.reference_seed)
+    if key not in _REFERENCE:
+        ppo_clip = G.baselines()["ppo_clip"]
+        run, _ = compiled(s, env, cfg, net_key, net_fn)
+        algo = algo_of(ppo_clip, encode(ppo_clip.objective, s.max_nodes))
+        out = jax.block_until_ready(run(seed_keys(s.reference_seed, s.seeds), algo, jnp.int32(updates)))
+        _REFERENCE[key] = iqm(np.asarray(out["metrics"]["eval_return"]))
+    return _REFERENCE[key]
+
+
+# ---- small pieces ------------------------------------------------------------------------------
+def algo_of(g: RLGenome, program: Program) -> Algo:
+    """The traced algorithm inputs; fixed dtypes so one executable serves every genome."""
+    return Algo(
+        objective=jax.tree.map(jnp.asarray, program),
+        lr=jnp.float32(g.lr),
+        gae_lambda=jnp.float32(g.gae_lambda),
+        vf_coef=jnp.float32(g.vf_coef),
+        ent_coef=jnp.float32(g.ent_coef),
+        epochs=jnp.int32(g.epochs),
+        minibatches=jnp.int32(g.minibatches),
+        adv_norm=jnp.int32(G.ADV_NORMS.index(g.adv_norm)),
+        value_loss=jnp.int32(G.VALUE_LOSSES.index(g.value_loss)),
+    )
+
+
+def seed_keys(seed: int, n: int) -> jax.Array:
+    # RngBitGenerator keys: much less code to compile than threefry, and fine for RL noise.
+    return jax.random.split(jax.random.key(seed, impl="unsafe_rbg"), n)
+
+
+def training_curve(m: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mean over seeds of the return of episodes finished in each update, carried forward when none did."""
+    ret = m["episode_return_sum"] / np.maximum(m["episode_count"], 1)  # (seeds, updates)
+    has = m["episode_count"] > 0
+    out = np.zeros_like(ret)
+    last = np.zeros(ret.shape[0])
+    for u in range(ret.shape[1]):
+        last = np.where(has[:, u], ret[:, u], last)
+        out[:, u] = last
+    return out.mean(0)
+
+
+def _enable_compile_cache(path: str) -> None:
+    """Share compiled executables between worker processes (only if nobody configured a cache)."""
+    if jax.config.jax_compilation_cache_dir:
+        return
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
