@@ -7,7 +7,8 @@ noise, fragments). Each clean source is split once, by a content hash, into
 
 - ``heldout``:   the clean evaluation set of that source (never degraded, never trained on);
 - ``reference``: clean text a learned quality scorer may use as its positive class;
-- train:         the clean part of the raw corpus, from which the degraded documents are also derived.
+- train:         the clean part of the raw corpus, from which the degraded documents are also derived;
+                 training documents that overlap held-out text (word 8-grams) are dropped first.
 
 `TokenCorpus` is what a language-model proxy consumes: int32 byte tokens, documents separated by `EOT`.
 `default_corpus(seed)` is the clean training text with no curation and no junk.
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -32,7 +34,7 @@ from proxies.corpus_sources import CLEAN_SOURCES, fingerprint, read_source
 
 VOCAB_SIZE = 256  # byte-level tokens
 EOT = 0  # document separator; NUL never occurs inside a document (sources strip it)
-_BUILDER_VERSION = 3  # bump when the corpus construction changes, to invalidate caches
+_BUILDER_VERSION = 4  # bump when the corpus construction changes, to invalidate caches
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class CorpusConfig:
         ("exact_dup", 2.0), ("near_dup", 1.5), ("boilerplate", 1.0), ("salad", 1.5),
         ("mojibake", 1.0), ("noise", 1.0), ("fragment", 0.5),
     )
+    decontam_ngram: int = 8  # word n-gram length of the train/held-out overlap check
+    decontam_overlap: float = 0.2  # drop training documents sharing more of their n-grams with held-out text
     sources: tuple[str, ...] = CLEAN_SOURCES
     seed: int = 0  # derives the degraded documents: the raw corpus is one fixed dataset, not per run
 
@@ -156,12 +160,38 @@ def _split(docs: list[str], cfg: CorpusConfig) -> tuple[list[str], list[str], li
     return train, reference, heldout
 
 
+def _ngram_hashes(text: str, n: int) -> np.ndarray:
+    """Stable hashes of the word n-grams of `text` (crc32 per word, combined in numpy)."""
+    words = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in text.split()), np.uint64)
+    if words.size < n:
+        return np.zeros(0, np.uint64)
+    h = np.zeros(words.size - n + 1, np.uint64)
+    for k in range(n):
+        h = h * np.uint64(1_000_003) + words[k:words.size - n + 1 + k]
+    return h
+
+
+def decontaminate(train: list[str], heldout: list[str], n: int, max_overlap: float) -> list[str]:
+    """Drop training documents that share more than `max_overlap` of their word n-grams with the held-out
+    set (GPT-3 style n-gram decontamination), so no evaluation text is learned by heart from a copy."""
+    if not heldout or max_overlap >= 1.0:
+        return train
+    seen = np.unique(np.concatenate([_ngram_hashes(t, n) for t in heldout]))
+    kept = []
+    for text in train:
+        grams = _ngram_hashes(text, n)
+        if grams.size == 0 or np.isin(grams, seen).mean() <= max_overlap:
+            kept.append(text)
+    return kept
+
+
 def _build(cfg: CorpusConfig) -> dict:
     rng = np.random.default_rng(cfg.seed)
     texts, source, kind, parent = [], [], [], []
     heldout, reference, clean_by_source = {}, {}, {}
     for s, name in enumerate(cfg.sources):
         train, ref, held = _split(read_source(name, cfg.source_bytes, cfg.doc_chars), cfg)
+        train = decontaminate(train, held, cfg.decontam_ngram, cfg.decontam_overlap)
         if not train or not held:
             raise RuntimeError(f"corpus source {name!r} found too little text on this install")
         heldout[name], reference[name] = held, ref

@@ -12,7 +12,7 @@ from proxies.corpus import VOCAB_SIZE, TokenCorpus
 FAST = {
     "scale": "tiny",
     "lm": {"preset": "tiny", "steps": 12, "batch_size": 4, "seq_len": 32, "eval_batches": 1, "min_steps": 4},
-    "model": {"d_model": 32, "n_layers": 1, "n_heads": 2},
+    "model": {"kind": "hybrid", "d_model": 32, "n_layers": 1, "n_heads": 2},
 }
 
 

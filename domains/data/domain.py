@@ -2,7 +2,7 @@
 
 Evaluation: run the genome's pipeline over the raw corpus (cached per process by genome id), draw exactly
 `steps x batch x seq_len` training tokens from the kept text (repeating it when too little is kept), train
-the triple's architecture (or the plain GPT) on them and measure loss on the clean held-out text of every
+the triple's architecture (or this scale's default model, see models.py) on them and measure loss on the clean held-out text of every
 source. Score = -macro-average held-out loss; perf = nats gained over the reference ("none").
 """
 from __future__ import annotations
@@ -147,14 +147,13 @@ class DataDomain:
         return replace(cfg, steps=steps)
 
     def model_fn(self, triple: Mapping[str, Any], partners: Mapping[str, Any], max_len: int) -> Any:
-        """The triple's architecture when an arch partner exists, else the plain GPT of this scale."""
+        """The triple's architecture when an arch partner exists, else this scale's default model."""
         if "arch" in partners and "arch" in triple:
             return partners["arch"].provide("model_fn", triple["arch"], vocab_size=VOCAB_SIZE, max_len=max_len)
-        from proxies.lm import GPT
+        from domains.data.models import default_model_fn
 
-        model = dict(self.cfg.get("model") or {"d_model": 64, "n_layers": 2, "n_heads": 4})
-        dtype = self.lm_config(1.0).dtype
-        return lambda rngs: GPT(VOCAB_SIZE, max_len=max_len, dtype=dtype, rngs=rngs, **model)
+        spec = dict(self.cfg.get("model") or {"kind": "hybrid", "d_model": 64, "n_layers": 1, "n_heads": 4})
+        return default_model_fn(spec, VOCAB_SIZE, max_len, self.lm_config(1.0).dtype)
 
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
         import jax

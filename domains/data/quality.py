@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import re
+import warnings
 from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import SGDClassifier
 
@@ -115,7 +117,9 @@ def quality_scores(texts: Sequence[str], reference: Sequence[str], features: str
     y = np.r_[np.ones(X_pos.shape[0]), np.zeros(len(negatives))]
     model = SGDClassifier(loss="log_loss", alpha=1e-4, max_iter=30, tol=1e-4, class_weight="balanced",
                           random_state=int(rng.integers(2**31 - 1)))
-    model.fit(X, y)
+    with warnings.catch_warnings():  # a few epochs rank documents well enough; convergence is not the point
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
     return model.decision_function(X_all)
 
 
