@@ -83,6 +83,19 @@ def test_delta_rule_matches_recurrence(chunk, gated):
     np.testing.assert_allclose(got, _ref_delta(q, k, v, beta, log_a), rtol=2e-4, atol=2e-4)
 
 
+def test_delta_rule_long_chunk_with_correlated_keys():
+    # chunk 40 > the 16-row solve block (and not a multiple of it); nearly parallel keys make
+    # the triangular system ill-conditioned, which breaks matrix-power inverses
+    Tl = 50
+    base = _rand(5, 1, H, 1, 8)
+    q, k = B._l2norm(_rand(0, 1, H, Tl, 8)), B._l2norm(base + 0.1 * _rand(1, 1, H, Tl, 8))
+    v = _rand(2, 1, H, Tl, 6)
+    beta = jax.nn.sigmoid(3.0 * _rand(3, 1, H, Tl))
+    log_a = -0.05 * jax.random.uniform(jax.random.key(4), (1, H, Tl))
+    got = B.delta_rule(q, k, v, beta, log_a, chunk=40)
+    np.testing.assert_allclose(got, _ref_delta(q, k, v, beta, log_a), rtol=1e-4, atol=1e-4)
+
+
 def test_attention_matches_naive_softmax_with_window():
     x = _rand(0, 2, T, D)
     m = B.CausalSelfAttention(D, H, window=3, rope=False, rngs=nnx.Rngs(0))
