@@ -45,7 +45,7 @@ def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
     import jax.numpy as jnp
 
     from domains.rl import RLDomain
-    from domains.rl.domain import _algo, _seed_keys
+    from domains.rl import evaluate as ev
     from domains.rl.program import encode, run_program
     from proxies.envs import make_env
     from proxies.ppo import make_train
@@ -55,16 +55,16 @@ def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
         cfg["envs"] = envs
     dom = RLDomain(cfg)
     ppo = dom.baselines()["ppo_clip"]
-    algo = _algo(ppo, encode(ppo.objective, dom.settings.max_nodes))
+    algo = ev.algo_of(ppo, encode(ppo.objective, dom.settings.max_nodes))
     rows = []
     for env in dom.settings.envs:
         spec = make_env(env)[2]
-        pcfg = dom._ppo_config(env, spec)
-        _, net_fn = dom._network(spec, {}, {})
-        torso = "memory" if dom._uses_memory(spec) else "mlp"
+        pcfg = ev.ppo_config(dom.settings, env, spec)
+        _, net_fn = ev.network(dom.settings, spec, {}, {})
+        torso = "memory" if ev.uses_memory(dom.settings, spec) else "mlp"
         for n in agents:
             train = make_train(pcfg, run_program, net_fn, env)
-            keys = _seed_keys(0, n)
+            keys = ev.seed_keys(0, n)
             t0 = time.perf_counter()
             exe = jax.jit(jax.vmap(train, in_axes=(0, None))).lower(keys, algo).compile()
             compile_s = time.perf_counter() - t0

@@ -29,7 +29,7 @@ from domains.rl.expr import Node
 # Same order as proxies.ppo (the proxy indexes them); domains/rl/evaluate.py asserts it.
 ADV_NORMS: tuple[str, ...] = ("none", "batch", "minibatch")
 VALUE_LOSSES: tuple[str, ...] = ("mse", "clipped", "huber")
-MINIBATCHES: tuple[int, ...] = (1, 2, 4, 8)
+MINIBATCHES: tuple[int, ...] = (1, 2, 4)  # the proxy splits each epoch into max(MINIBATCHES) chunks
 # name -> (low, high) for the real-valued genes; lr is searched on a log scale.
 RANGES: dict[str, tuple[float, float]] = {
     "gae_lambda": (0.0, 1.0),
@@ -49,7 +49,7 @@ class RLGenome:
     vf_coef: float = 0.5  # weight of the value loss
     ent_coef: float = 0.01  # weight of the entropy bonus
     epochs: int = 4  # passes over each rollout
-    minibatches: int = 4  # minibatches per pass (1, 2, 4 or 8)
+    minibatches: int = 4  # optimiser steps per pass (1, 2 or 4)
     lr: float = 4e-3  # Adam learning rate (linearly annealed to 0)
 
 
