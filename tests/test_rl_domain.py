@@ -113,3 +113,27 @@ def test_config_builds_the_domain_at_every_scale(scale):
     assert dom.settings.scale == scale and len(dom.settings.envs) == 3
     assert all(env in dom.settings.timesteps for env in dom.settings.envs)
     assert any("MemoryChain" in env for env in dom.settings.envs)
+
+
+class _Partner:
+    """A stand-in arch domain whose blocks are broken in a chosen way."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def to_json(self, genome):
+        return {"mode": self.mode}
+
+    def provide(self, resource, genome, **kwargs):
+        if self.mode == "refuses":
+            raise KeyError(resource)
+        import jax.numpy as jnp
+
+        return lambda rngs: (lambda x: jnp.zeros(x.shape[:-1] + (x.shape[-1] + 1,)))  # wrong width
+
+
+@pytest.mark.parametrize("mode, message", [("refuses", "no memory block for"), ("wrong width", "building the agent for")])
+def test_a_broken_partner_block_is_a_failed_evaluation(mode, message):
+    dom = RLDomain({**SMALL, "envs": [MEMORY]})
+    with pytest.raises(EvaluationError, match=message):
+        dom.evaluate({"rl": dom.baselines()["ppo_clip"], "arch": "g"}, Budget("isolated", 0.15), {"arch": _Partner(mode)})

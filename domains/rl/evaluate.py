@@ -69,7 +69,10 @@ def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget
         spec = make_env(env)[2]
         cfg = ppo_config(s, env, spec)
         updates = stage_updates(s, env, cfg, budget.fraction)
-        net_key, net_fn = network(s, spec, triple, partners)
+        try:
+            net_key, net_fn = network(s, spec, triple, partners)
+        except (KeyError, ValueError) as e:  # the partner cannot provide a block for this genome
+            raise EvaluationError(f"no memory block for {env}: {type(e).__name__}: {e}") from e
         run, compile_s = compiled(s, env, cfg, net_key, net_fn)
         details["compile_seconds"] += compile_s
         t0 = time.perf_counter()
