@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from jax.scipy.linalg import solve_triangular
 
 Expr = Callable[[jax.Array], jax.Array]
 DType = jnp.dtype | str | type
@@ -160,16 +159,24 @@ def gated_linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, log_a: jax.
     return _from_chunks(jnp.moveaxis(o, 0, 2), T)
 
 
+def _unit_lower_inverse(L: jax.Array) -> jax.Array:
+    """Inverse of a small unit lower-triangular (..., c, c) matrix by row forward substitution
+    (c - 1 unrolled matvecs). Plain dots on purpose: the LAPACK custom call behind
+    `solve_triangular` deadlocks inside larger multi-threaded XLA CPU programs."""
+    c = L.shape[-1]
+    X = jnp.broadcast_to(jnp.eye(c, dtype=L.dtype), L.shape)
+    for i in range(1, c):
+        X = X.at[..., i, :].add(-jnp.einsum("...k,...kj->...j", L[..., i, :i], X[..., :i, :]))
+    return X
+
+
 def _unit_lower_solve(L: jax.Array, rhs: jax.Array, block: int = 16) -> jax.Array:
     """Solve L X = rhs for unit lower-triangular L (..., C, C) by block forward substitution.
 
-    Small diagonal solves (<= `block`) plus matmuls: XLA's triangular solve is very slow on CPU
-    for C = 64, and the matrix-power (doubling) inverse loses all precision when keys are
-    correlated, while forward substitution stays stable.
+    Forward substitution stays accurate when keys are nearly parallel (matrix-power inverses
+    lose all precision there); `block`-row diagonal blocks keep the sequential part short.
     """
     C = L.shape[-1]
-    if C <= block:
-        return solve_triangular(L, rhs, lower=True, unit_diagonal=True)
     n = -(-C // block)
     pad = n * block - C
     if pad:  # identity rows/cols and zero right-hand sides: the padded unknowns are 0
@@ -182,7 +189,7 @@ def _unit_lower_solve(L: jax.Array, rhs: jax.Array, block: int = 16) -> jax.Arra
         r = rhs[..., rows(i), :]
         for j, x in enumerate(xs):
             r = r - L[..., rows(i), rows(j)] @ x
-        xs.append(solve_triangular(L[..., rows(i), rows(i)], r, lower=True, unit_diagonal=True))
+        xs.append(_unit_lower_inverse(L[..., rows(i), rows(i)]) @ r)
     return jnp.concatenate(xs, axis=-2)[..., :C, :]
 
 
