@@ -19,6 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Multi-threaded Eigen inside XLA CPU programs can hang forever in the delta-rule baselines
+# (triangular solve inside lax.scan; see docs/domains/arch.md, "Known issue"): off for the bench.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
 import domains  # noqa: E402,F401  (XLA flags before JAX starts)
 
 

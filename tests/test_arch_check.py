@@ -51,7 +51,8 @@ def test_provided_factories_have_the_contract_shapes():
 
 
 def test_dynamic_check_passes_a_baseline():
-    assert DOMAIN.dynamic_check(DOMAIN.baselines()["gated_deltanet"]).ok
+    # (not a delta-rule baseline: see docs/domains/arch.md, "Known issue", for an XLA CPU hang)
+    assert DOMAIN.dynamic_check(DOMAIN.baselines()["gla"]).ok
 
 
 def test_dynamic_check_catches_a_leaking_mixer(monkeypatch):
