@@ -221,6 +221,7 @@ def _lm(dtype):
     return B.LanguageModel(64, D, 32, B.SequenceStack(layers, D, rngs=r), dtype=dtype, rngs=r)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_language_model_logits_grads_and_causality(dtype):
     lm = _lm(dtype)
