@@ -31,6 +31,7 @@ import numpy as np
 from domains.base import STAGES, canonical_json, genome_id
 from evolve import analyst, novelty, selection, stages
 from evolve.designers.gp import GPDesigner, Proposal, Rejection
+from evolve.config import ConfigError
 from evolve.executor import LocalExecutor, TaskResult
 from evolve.knowledge import Candidate, Evaluation, KnowledgeBase, KnowledgeBaseError
 from evolve.plugins import build_domain, domain_config
@@ -71,7 +72,7 @@ class Campaign:
         scale = cfg["scale"]
         self.domain_cfgs = {n: domain_config(raw, scale["name"], scale["device"]) for n, raw in cfg["domains"].items()}
         self.names = list(self.domain_cfgs)
-        self.domains = {n: build_domain(n, c) for n, c in self.domain_cfgs.items()}
+        self.domains = {n: self._build(n, c) for n, c in self.domain_cfgs.items()}
         self.stage_specs = stages.stage_specs(scale)
         self.designer = GPDesigner(float(camp["crossover_rate"]), int(camp["max_design_attempts"]))
         self.kb_path = self.run_dir / "knowledge.db"
@@ -89,6 +90,14 @@ class Campaign:
         self.llm_note = self._llm_status()
 
     # ------------------------------------------------------------------------- set-up
+    @staticmethod
+    def _build(name: str, cfg: Mapping[str, Any]) -> Any:
+        """A domain that rejects its config (say, an unreadable user corpus) stops the run before it starts."""
+        try:
+            return build_domain(name, cfg)
+        except (ValueError, TypeError, OSError) as exc:
+            raise ConfigError(f"domain {name!r} rejected its configuration: {exc}") from exc
+
     def _check_same_campaign(self) -> None:
         """A run directory belongs to one campaign: same domains and scale, or a clear error."""
         identity = {"domains": self.names, "scale": self.cfg["scale"]["name"], "seed": self.seed}
