@@ -14,13 +14,14 @@ machine and date, to docs/BENCHMARKS.md. Other flags passed by bench/run_all.py 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import benchlib
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,15 +106,8 @@ def main(argv: list[str]) -> int:
     table = run([int(s) for s in args.sizes.split(",")], args.queries, args.survivors, args.k)
     print("\n" + table)
     if args.write:
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-        section = (f"\n## Engine: selection and novelty overhead\n\n"
-                   f"`python bench/bench_engine.py {' '.join(argv)}` on {_machine()}, {stamp}\n\n{table}\n")
-        path = ROOT / "docs" / "BENCHMARKS.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nWritten by `make bench ARGS=--write` (bench/bench_*.py).\n")
-        with path.open("a") as f:
-            f.write(section)
-        print(f"appended to {path}")
+        benchlib.append_section("Engine: selection and novelty overhead", "bench_engine.py", argv,
+                                _machine(), table)
     return 0
 
 

@@ -12,12 +12,13 @@ docs/BENCHMARKS.md. Run it on an otherwise idle machine: the numbers are wall ti
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+import benchlib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,15 +99,7 @@ def main(argv: list[str]) -> int:
     table = run(args.scale, agents, args.envs.split(",") if args.envs else None)
     print("\n" + table)
     if args.write:
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-        section = (f"\n## PPO proxy ({args.scale})\n\n"
-                   f"`python bench/bench_ppo.py {' '.join(argv)}` on {_machine()}, {stamp}\n\n{table}\n")
-        path = ROOT / "docs" / "BENCHMARKS.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nWritten by `make bench ARGS=--write` (bench/bench_*.py).\n")
-        with path.open("a") as f:
-            f.write(section)
-        print(f"appended to {path}")
+        benchlib.append_section(f"PPO proxy ({args.scale})", "bench_ppo.py", argv, _machine(), table)
     return 0
 
 
