@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # A tiny three-stage architecture campaign on the CPU (GP designer unless an LLM server answers).
 run: install
-	$(BIN)/python -m evolve +domain=arch scale=tiny campaign.cycles=3 $(ARGS)
+	$(BIN)/python -m evolve +domain=arch scale=tiny campaign.cycles=2 $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q -ra $(ARGS)
