@@ -58,7 +58,7 @@ class CorpusConfig:
     @classmethod
     def tiny(cls) -> "CorpusConfig":
         """A few MB raw: builds in seconds on a laptop."""
-        return cls(source_bytes=400_000, heldout_bytes=24_000, reference_bytes=32_000)
+        return cls(source_bytes=400_000, heldout_bytes=24_000, reference_bytes=80_000)
 
     @classmethod
     def small(cls) -> "CorpusConfig":

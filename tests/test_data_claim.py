@@ -1,5 +1,5 @@
 """The domain's headline claim at the tiny scale of conf/domain/data.yaml: over three seeds, 'dedup +
-quality classifier' reaches a lower clean held-out loss than 'no curation' at the same token budget."""
+quality model' reaches a lower clean held-out loss than 'no curation' at the same token budget."""
 from pathlib import Path
 
 import numpy as np

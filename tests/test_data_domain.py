@@ -49,6 +49,18 @@ def test_evaluate_reports_score_cost_and_kept_fractions(domain):
     assert len(m.curves["train_loss"]) == 12
 
 
+def test_dedup_quality_baseline_removes_the_harmful_junk_of_the_offline_corpus(domain):
+    """Provenance makes curation measurable: the baseline must remove most noise, boilerplate, mojibake
+    and word salad while keeping most clean text (measured: 0.0, 0.03, 0.16, 0.32 and 0.72)."""
+    from domains.data.pipeline import kept_fractions
+
+    kept, _ = domain.curate(domain.baselines()["dedup_quality"])
+    by_kind = kept_fractions(domain._all_docs(), kept, domain.raw().kinds, "kind")
+    assert by_kind["clean"] > 0.6
+    assert max(by_kind["noise"], by_kind["boilerplate"]) < 0.1
+    assert max(by_kind["mojibake"], by_kind["salad"]) < 0.5
+
+
 def test_pathological_threshold_is_a_failed_evaluation(domain):
     g = DataGenome((Filter("words", min=99_999.0),))
     assert domain.check(g).ok  # statically valid ...
