@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -28,19 +27,8 @@ if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
 import domains  # noqa: E402,F401  (XLA flags before JAX starts)
 
 
-def _scale_cfg(scale: str) -> dict:
-    import yaml
-
-    raw = yaml.safe_load((ROOT / "conf" / "domain" / "arch.yaml").read_text())["domains"]["arch"]
-    return {**{k: v for k, v in raw.items() if k != "scales"}, **raw["scales"][scale], "scale": scale}
 
 
-def _machine() -> str:
-    import jax
-
-    dev = jax.devices()[0]
-    kind = getattr(dev, "device_kind", dev.platform)
-    return f"{platform.node() or 'host'}: {os.cpu_count()} CPU threads, {dev.platform} ({kind}), jax {jax.__version__}"
 
 
 def run(scale: str, steps: int | None, only: list[str] | None) -> str:
@@ -51,7 +39,7 @@ def run(scale: str, steps: int | None, only: list[str] | None) -> str:
     from domains.arch import evaluate as ev
     from proxies import lm
 
-    cfg = _scale_cfg(scale)
+    cfg = benchlib.domain_config("arch", scale)
     dom = ArchDomain(cfg)
     corpus = ev.cached_default_corpus(0, cfg.get("corpus_max_bytes"))
     lcfg = ev.lm_config(dom.cfg, 1.0)
@@ -84,7 +72,7 @@ def main(argv: list[str]) -> int:
     table = run(args.scale, args.steps, args.only.split(",") if args.only else None)
     print("\n" + table)
     if args.write:
-        benchlib.append_section(f"Architecture baselines ({args.scale})", "bench_arch.py", argv, _machine(), table)
+        benchlib.append_section(f"Architecture baselines ({args.scale})", "bench_arch.py", argv, benchlib.jax_machine(), table)
     return 0
 
 

@@ -10,7 +10,6 @@ docs/BENCHMARKS.md with the command, machine and date.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import benchlib  # noqa: E402
 import domains  # noqa: E402,F401  (sets XLA flags before anything imports jax)
 from domains.data import dedup, quality, stats  # noqa: E402
 from domains.data.baselines import baselines  # noqa: E402
@@ -72,11 +72,8 @@ def main(argv: list[str]) -> int:
     text = table(rows, build_seconds, mb, args.scale)
     print(text)
     if args.write:
-        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-        header = (f"\n## Data curation pipeline throughput (CPU)\n\n`python bench/bench_data.py {' '.join(argv)}` "
-                  f"on {machine}, {datetime.date.today().isoformat()}.\n\n")
-        with open(ROOT / "docs" / "BENCHMARKS.md", "a", encoding="utf-8") as fh:
-            fh.write(header + text + "\n")
+        benchlib.append_section("Data curation pipeline throughput (CPU)", "bench_data.py", argv,
+                                f"{benchlib.host()}, Python {platform.python_version()}", text)
     return 0
 
 

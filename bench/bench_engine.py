@@ -14,8 +14,6 @@ machine and date, to docs/BENCHMARKS.md. Other flags passed by bench/run_all.py 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,8 +36,7 @@ def _machine() -> str:
     import pymoo
     import sklearn
 
-    return (f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, "
-            f"numpy {np.__version__}, pymoo {pymoo.__version__}, scikit-learn {sklearn.__version__}")
+    return f"{benchlib.host()}, numpy {np.__version__}, pymoo {pymoo.__version__}, scikit-learn {sklearn.__version__}"
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:

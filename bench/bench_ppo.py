@@ -12,8 +12,6 @@ docs/BENCHMARKS.md. Run it on an otherwise idle machine: the numbers are wall ti
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,19 +24,8 @@ sys.path.insert(0, str(ROOT))
 import domains  # noqa: E402,F401  (XLA flags before JAX starts)
 
 
-def _scale_cfg(scale: str) -> dict:
-    import yaml
-
-    raw = yaml.safe_load((ROOT / "conf" / "domain" / "rl.yaml").read_text())["domains"]["rl"]
-    return {**{k: v for k, v in raw.items() if k != "scales"}, **raw["scales"][scale], "scale": scale}
 
 
-def _machine() -> str:
-    import jax
-
-    dev = jax.devices()[0]
-    kind = getattr(dev, "device_kind", dev.platform)
-    return f"{platform.node() or 'host'}: {os.cpu_count()} CPU threads, {dev.platform} ({kind}), jax {jax.__version__}"
 
 
 def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
@@ -51,7 +38,7 @@ def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
     from proxies.envs import make_env
     from proxies.ppo import make_train
 
-    cfg = {**_scale_cfg(scale), "compile_cache_dir": None}
+    cfg = {**benchlib.domain_config("rl", scale), "compile_cache_dir": None}
     if envs:
         cfg["envs"] = envs
     dom = RLDomain(cfg)
@@ -99,7 +86,7 @@ def main(argv: list[str]) -> int:
     table = run(args.scale, agents, args.envs.split(",") if args.envs else None)
     print("\n" + table)
     if args.write:
-        benchlib.append_section(f"PPO proxy ({args.scale})", "bench_ppo.py", argv, _machine(), table)
+        benchlib.append_section(f"PPO proxy ({args.scale})", "bench_ppo.py", argv, benchlib.jax_machine(), table)
     return 0
 
 
