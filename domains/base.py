@@ -112,6 +112,7 @@ class Domain(Protocol):
     def to_text(self, genome: Any) -> str: ...
     def parse(self, text: str) -> Any: ...
     def grammar(self) -> str: ...
+    # Optional: `json_schema(self) -> dict`, see `genome_schema` below.
 
     # --- analysis -------------------------------------------------------------------------
     def check(self, genome: Any) -> CheckResult:
@@ -144,3 +145,35 @@ class Domain(Protocol):
     def normalise(self, score: float, reference_score: float) -> float:
         """perf of a score relative to the reference baseline's score at the same budget."""
         ...
+
+
+# --- structured outputs (optional part of the protocol) ---------------------------------------------------
+def genome_schema(domain: Any) -> dict[str, Any] | None:
+    """The JSON schema of `domain`'s genome JSON form, or None when the domain offers none.
+
+    A domain may define `json_schema(self) -> dict`: a JSON schema (draft 2020-12) that an LLM's
+    structured output is decoded under, so that what it writes has the genome's JSON shape. Rules:
+    bounded depth, never recursive (a tree of depth d is unrolled into levels `$defs/<name>_1..d`,
+    each referring only to the level below, or written inline), no string with both `pattern` and
+    `maxLength` (xgrammar refuses it). The schema may admit more than the grammar (sizes, sums,
+    cross-field rules): `from_json` and `check` reject the rest with a reason, so everything the
+    schema admits either becomes a genome or is refused with a message an LLM can act on.
+    """
+    make = getattr(domain, "json_schema", None)
+    return make() if callable(make) else None
+
+
+def strict_object(properties: Mapping[str, Any], required: Any = None) -> dict[str, Any]:
+    """An object schema with exactly these properties (all required unless `required` says otherwise)."""
+    return {"type": "object", "properties": dict(properties),
+            "required": list(properties if required is None else required), "additionalProperties": False}
+
+
+def tuple_array(*items: Any) -> dict[str, Any]:
+    """A fixed-length array whose i-th element matches items[i] (JSON schema 2020-12 prefixItems)."""
+    return {"type": "array", "prefixItems": list(items), "items": False, "minItems": len(items),
+            "maxItems": len(items)}
+
+
+def number_in(lo: float, hi: float, integer: bool = False) -> dict[str, Any]:
+    return {"type": "integer" if integer else "number", "minimum": lo, "maximum": hi}

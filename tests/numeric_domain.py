@@ -124,6 +124,11 @@ class NumericDomain:
     def grammar(self) -> str:
         return f"x = [v1, ..., v{self.cfg.n_var}] with {self.cfg.n_var} real numbers, each in [0, 1]"
 
+    def json_schema(self) -> dict[str, Any]:
+        """n_var numbers in [0, 1] (the LLM's structured-output constraint)."""
+        return {"type": "array", "items": {"type": "number", "minimum": 0.0, "maximum": 1.0},
+                "minItems": self.cfg.n_var, "maxItems": self.cfg.n_var}
+
     # --- analysis -------------------------------------------------------------------------
     def check(self, genome: Vector) -> CheckResult:
         if len(genome.x) != self.cfg.n_var:

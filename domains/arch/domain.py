@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from domains.arch import describe, genome, operators, text
+from domains.arch import describe, genome, operators, schema, text
 from domains.arch.baselines import REFERENCE, baselines
 from domains.arch.checks import static_check
 from domains.arch.genome import ArchGenome, Bounds
@@ -66,6 +66,10 @@ class ArchDomain:
         c = self.cfg
         return grammar(self.bounds, d_model=int(c["d_model"]), n_layers=int(c["n_layers"]),
                        max_params=int(c["max_params"]))
+
+    def json_schema(self) -> dict[str, Any]:
+        """The genome's JSON form as a bounded-depth JSON schema (the LLM's structured-output constraint)."""
+        return schema.json_schema(self.bounds)
 
     # --- analysis --------------------------------------------------------------------------
     def check(self, g: Any) -> CheckResult:

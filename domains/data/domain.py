@@ -123,6 +123,12 @@ class DataDomain:
     def grammar(self) -> str:
         return describe.grammar(self.sources)
 
+    def json_schema(self) -> dict[str, Any]:
+        """The genome's JSON form as a JSON schema (the LLM's structured-output constraint)."""
+        from domains.data import schema
+
+        return schema.json_schema(self.sources)
+
     # --- analysis --------------------------------------------------------------------------------------
     def check(self, genome: DataGenome) -> CheckResult:
         return gn.check(genome, self.sources)

@@ -129,6 +129,12 @@ class RLDomain:
     def grammar(self) -> str:
         return _grammar(self.settings)
 
+    def json_schema(self) -> dict[str, Any]:
+        """The genome's JSON form as a bounded-depth JSON schema (the LLM's structured-output constraint)."""
+        from domains.rl import schema
+
+        return schema.json_schema(self.settings.max_depth)
+
     # ---- analysis ------------------------------------------------------------------------------
     def check(self, genome: RLGenome) -> CheckResult:
         try:
