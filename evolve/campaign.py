@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from domains.base import STAGES, canonical_json, genome_id
-from evolve import analyst, novelty, selection, stages
-from evolve.designers.gp import GPDesigner, Proposal, Rejection
+from evolve import analyst, llm, llm_analyst, novelty, selection, stages
+from evolve.designers import build_designer
+from evolve.designers.context import DesignContext, build_context
+from evolve.designers.gp import Proposal, Rejection
 from evolve.config import ConfigError
 from evolve.executor import LocalExecutor, TaskResult
 from evolve.knowledge import Candidate, Evaluation, KnowledgeBase, KnowledgeBaseError
@@ -74,7 +75,6 @@ class Campaign:
         self.names = list(self.domain_cfgs)
         self.domains = {n: self._build(n, c) for n, c in self.domain_cfgs.items()}
         self.stage_specs = stages.stage_specs(scale)
-        self.designer = GPDesigner(float(camp["crossover_rate"]), int(camp["max_design_attempts"]))
         self.kb_path = self.run_dir / "knowledge.db"
         self.kb = KnowledgeBase(self.kb_path, self.name)
         self._check_same_campaign()
@@ -85,9 +85,12 @@ class Campaign:
         self._behaviour_len: dict[str, int] = {}
         self._rows_cache: dict[tuple[str, int], list[Row]] = {}
         self._session_start = time.time()
+        self._cycle_now = 0
         self.progress = ProgressView(enabled=bool(cfg.get("progress", True)))
         self.tracker = self._tracker()
-        self.llm_note = self._llm_status()
+        self.llm = self._connect_llm()
+        self.llm_note = self.llm.note
+        self.designer = build_designer(cfg, self.llm, self._design_context)
 
     # ------------------------------------------------------------------------- set-up
     @staticmethod
@@ -120,18 +123,22 @@ class Campaign:
         self.kb.set_meta("mlflow_tracking_uri", uri)
         return tracker
 
-    def _llm_status(self) -> str:
-        llm = self.cfg.get("llm") or {}
-        if llm.get("mode", "none") == "none":
-            return "llm=none: GP designer and statistical analyst only"
-        url = str(llm.get("base_url", "")).rstrip("/") + "/models"
+    def _connect_llm(self) -> llm.Connection:
+        """The LLM client the `llm` config asks for (None inside for GP-only); a bad set-up is a ConfigError."""
         try:
-            with urllib.request.urlopen(url, timeout=float(llm.get("probe_timeout_s", 1.0))):
-                pass
-            return (f"an LLM server answers at {llm['base_url']}, but this build has no LLM designer yet: "
-                    "running GP-only")
-        except (OSError, ValueError):
-            return f"no LLM server answered at {llm.get('base_url')}: running GP-only (start one with make serve-llm)"
+            conn = llm.connect(self.cfg.get("llm"), self.kb.record_llm_call)
+        except (llm.LLMError, ValueError, TypeError) as exc:
+            raise ConfigError(str(exc)) from exc
+        if conn.client is not None:
+            self.kb.set_meta("llm_model", conn.client.model)
+            self.kb.set_meta("llm_mode", conn.settings.mode)
+            self.tracker.set_tags({"llm.model": conn.client.model, "llm.mode": conn.settings.mode})
+        return conn
+
+    def _design_context(self, name: str) -> DesignContext:
+        s = self.llm.settings
+        return build_context(self, name, self._cycle_now, top_k=s.context_top_k, failures=s.context_failures,
+                             hypotheses=s.context_hypotheses, text_chars=s.text_max_chars)
 
     def _baseline_gid(self, name: str, baseline: str) -> str:
         dom = self.domains[name]
@@ -202,6 +209,9 @@ class Campaign:
         return False
 
     def _cycle(self, cycle: int, executor: LocalExecutor) -> None:
+        self._cycle_now = cycle
+        if self.llm.client is not None:
+            self.llm.client.cycle = cycle
         self._plan_design(cycle)                         # Learn + Design
         self._evaluate_stage("isolated", cycle, executor)  # Experiment
         for stage in ("cross", "full"):
@@ -217,6 +227,7 @@ class Campaign:
         if self._planned(cycle, "design"):
             return
         rng = np.random.default_rng([self.seed, cycle, 1])
+        slots = getattr(self.designer, "slots", 0)  # LLM proposal slots, for the valid-proposal rate
         with self.kb.transaction() as db:
             if cycle == 0:
                 self._seed_archive(db, rng)
@@ -227,6 +238,7 @@ class Campaign:
                 for name in self.names:
                     props, rejects = self._design(name, counts.get(name, 0), rng)
                     self._store_proposals(db, name, props, rejects, incumbents, cycle)
+            self.kb.set_meta(f"llm_slots:{cycle}", getattr(self.designer, "slots", 0) - slots, db)
             self.kb.set_meta(f"planned:{cycle}:design", True, db)
 
     def _seed_archive(self, db: Any, rng: np.random.Generator) -> None:
@@ -275,7 +287,7 @@ class Campaign:
             if not r.gid:
                 continue
             self._add_genome(db, name, r.genome, origin=r.origin, parents=r.parents, cycle=cycle,
-                             provenance={"designer": self.designer.name})
+                             provenance=r.provenance or {"designer": self.designer.name})
             triple = {**incumbents, name: r.gid}
             self.kb.add_candidate(db, cid=candidate_id("isolated", triple), stage="isolated", triple=triple,
                                   focus=name, cycle=cycle, status="invalid", reason=r.reason)
@@ -549,6 +561,7 @@ class Campaign:
                                              limit=int(acfg["max_new_hypotheses"]), **kw):
                 self.kb.upsert_hypothesis(h)
                 changes.append({"id": h["id"], "from": None, "to": "active", "statement": h["statement"]})
+        llm_report = self._llm_analysis(cycle, records, int(acfg["min_group"]), changes)
         agenda = analyst.agenda(self._progress(records, cycle, int(acfg["agenda_window"])), float(acfg["agenda_floor"]))
         counts = self.evaluation_counts()
         cycle_cands = [c for c in self.kb.candidates(stage="isolated", cycle=cycle) if c.focus != "all"]
@@ -559,7 +572,7 @@ class Campaign:
                   "best_perf": self.best_perf(), "hypothesis_changes": changes,
                   "valid_proposal_rate": valid / len(cycle_cands) if cycle_cands else 1.0,
                   "incumbents": {n: self.top_genomes(n, 1)[0] for n in self.names},
-                  "device_seconds": self.device_seconds()}
+                  "device_seconds": self.device_seconds(), "llm_analysis": llm_report}
         self.kb.record_analysis(cycle, report, agenda)
         metrics = {"hypervolume": hv, "evaluations": counts["total"], "failed": counts["failed"],
                    "invalid": counts["invalid"], "device_seconds": report["device_seconds"],
@@ -568,11 +581,50 @@ class Campaign:
                    **{f"hypervolume.{s}": v for s, v in report["hypervolume_by_stage"].items()},
                    **{f"agenda_share.{a['domain']}": a["share"] for a in agenda},
                    "hypotheses.active": len(self.kb.hypotheses("active")),
-                   "hypotheses.supported": len(self.kb.hypotheses("supported"))}
+                   "hypotheses.supported": len(self.kb.hypotheses("supported")),
+                   **self._llm_cycle_metrics(cycle)}
         self.tracker.log_cycle(cycle, metrics)
         for ch in changes:
             self.progress.log(f"hypothesis {ch['from'] or 'new'} -> {ch['to']}: {ch['statement']}")
         self.write_summary()
+
+    def _llm_analysis(self, cycle: int, records: list[analyst.GenomeRecord], min_group: int,
+                      changes: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The LLM analyst's hypotheses and retirement requests (evidence decides; see evolve/llm_analyst.py)."""
+        if self.llm.client is None or not self.llm.settings.analyst or not records:
+            return None
+        hyps = self.kb.hypotheses()
+        texts = {r.gid: self.kb.genome(r.gid)["text"][: self.llm.settings.text_max_chars] for r in records}
+        answer = llm_analyst.run(self.llm.client, records, texts, hyps, self.names, cycle,
+                                 max_hypotheses=self.llm.settings.analyst_max_hypotheses)
+        if answer is None:
+            return None
+        for row in llm_analyst.apply_retirements(answer, hyps, cycle, min_group):
+            self.kb.upsert_hypothesis(row)
+            if row["status"] == "retired":
+                changes.append({"id": row["id"], "from": "active", "to": "retired", "statement": row["statement"]})
+        for h in llm_analyst.new_hypotheses(answer, cycle, {h["id"] for h in hyps}):
+            self.kb.upsert_hypothesis(h)
+            changes.append({"id": h["id"], "from": None, "to": "active", "statement": f"[llm] {h['statement']}"})
+        return answer
+
+    def llm_stats(self, cycle: int | None = None) -> dict[str, Any]:
+        """calls, ok, tokens (from llm_calls) and valid / repaired LLM proposals (from genome provenance)."""
+        calls = [c for c in self.kb.llm_calls() if cycle is None or c["cycle"] == cycle]
+        made = [g for g in self.kb.genomes() if g["provenance"].get("designer") == "llm"
+                and (cycle is None or g["cycle"] == cycle)]
+        invalid = {c.triple[c.focus] for c in self.kb.candidates(status="invalid") if c.focus in c.triple}
+        valid = [g for g in made if g["id"] not in invalid]
+        return {**llm.summarise_calls(calls), "valid_proposals": len(valid),
+                "repaired": sum(int(g["provenance"].get("repairs", 0)) > 0 for g in valid)}
+
+    def _llm_cycle_metrics(self, cycle: int) -> dict[str, float]:
+        if self.llm.client is None:
+            return {}
+        stats = self.llm_stats(cycle)
+        slots = int(self.kb.get_meta(f"llm_slots:{cycle}", 0))
+        return {**{f"llm.{k}": float(v) for k, v in stats.items()},
+                **({"llm.valid_proposal_rate": stats["valid_proposals"] / slots} if slots else {})}
 
     def _progress(self, records: list[analyst.GenomeRecord], cycle: int, window: int) -> dict[str, float]:
         """Gain in best isolated perf over the last `window` cycles per device-hour spent on the domain."""
@@ -623,7 +675,9 @@ class Campaign:
             "pareto_front": self.pareto_front(), "best_perf": self.best_perf(),
             "incumbents": {n: self.top_genomes(n, 1)[0] for n in self.names},
             "hypotheses": {s: len(self.kb.hypotheses(s)) for s in ("active", "supported", "refuted", "retired")},
-            "designer": self.designer.name, "llm": {"mode": (self.cfg.get("llm") or {}).get("mode"), "note": self.llm_note},
+            "designer": self.designer.name,
+            "llm": {"mode": self.kb.get_meta("llm_mode") or self.llm.settings.mode, "note": self.llm_note, **self.llm_stats(),
+                    "model": self.kb.get_meta("llm_model")},
             "kb_path": str(self.kb_path.resolve()),
             "mlflow_tracking_uri": self.kb.get_meta("mlflow_tracking_uri"),
             "mlflow_run_id": self.kb.get_meta("mlflow_run_id"),

@@ -49,6 +49,12 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("analysis.min_group must be >= 2 (a confidence interval needs two genomes per side)")
     if not 0.5 < float(plain["analysis"]["confidence"]) < 1.0:
         raise ConfigError(f"analysis.confidence must be in (0.5, 1), got {plain['analysis']['confidence']!r}")
+    try:
+        from evolve.llm import LLMSettings
+
+        LLMSettings.from_cfg(plain.get("llm"))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"llm: {exc}") from None
     for name, dcfg in plain["domains"].items():
         if not isinstance(dcfg, dict) or "scales" not in dcfg:
             raise ConfigError(f"domains.{name} needs a 'scales' section (see conf/domain/*.yaml)")

@@ -341,12 +341,14 @@ class KnowledgeBase:
     def record_llm_call(self, *, cycle: int | None, role: str, prompt: str, response: str | None,
                         prompt_tokens: int | None, completion_tokens: int | None, latency: float,
                         outcome: str) -> int:
+        """One row per request. Inside an open transaction (a design phase) the row commits with it."""
+        row = (cycle, role, prompt, response, prompt_tokens, completion_tokens, latency, outcome, time.time())
+        sql = ("INSERT INTO llm_calls(cycle, role, prompt, response, prompt_tokens, completion_tokens, latency, "
+               "outcome, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        if self._db.in_transaction:
+            return int(self._db.execute(sql, row).lastrowid)
         with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO llm_calls(cycle, role, prompt, response, prompt_tokens, completion_tokens, latency, "
-                "outcome, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cycle, role, prompt, response, prompt_tokens, completion_tokens, latency, outcome, time.time()))
-            return int(cur.lastrowid)
+            return int(db.execute(sql, row).lastrowid)
 
     def llm_calls(self, role: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM llm_calls", ()

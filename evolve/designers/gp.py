@@ -33,6 +33,7 @@ class Rejection:
     parents: tuple[str, ...]
     origin: str
     reason: str
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
