@@ -279,8 +279,8 @@ class LLMClient:
                             reason=f"reply of {len(text)} characters exceeds llm.max_response_chars")
         if raw.finish_reason == "length":
             return LLMReply("truncated", text=text, reason=f"reply cut at llm.max_tokens={self.settings.max_tokens}")
-        try:
-            data = json.loads(text)
+        try:  # strict=False: control characters inside strings (which some decoders emit raw) are fine
+            data = json.loads(text, strict=False)
         except (ValueError, RecursionError) as exc:
             return LLMReply("invalid_json", text=text, reason=f"not JSON: {exc}")
         problem = schema_violation(data, schema)

@@ -21,8 +21,12 @@ def sample(schema: dict[str, Any], rng: np.random.Generator, root: dict[str, Any
         return schema["const"]
     if "enum" in schema:
         return schema["enum"][int(rng.integers(len(schema["enum"])))]
-    if "anyOf" in schema:
-        return sample(schema["anyOf"][int(rng.integers(len(schema["anyOf"])))], rng, root)
+    if "anyOf" in schema:  # half the time the option with the fewest references, so trees stay small
+        options = schema["anyOf"]
+        if rng.random() < 0.5:
+            fewest = min(_refs(o) for o in options)
+            options = [o for o in options if _refs(o) == fewest]
+        return sample(options[int(rng.integers(len(options)))], rng, root)
     kind = schema.get("type")
     if kind == "object":
         props = schema.get("properties", {})
@@ -46,3 +50,11 @@ def sample(schema: dict[str, Any], rng: np.random.Generator, root: dict[str, Any
         v = lo if edge < 0.1 else hi if edge < 0.2 else float(rng.uniform(lo, hi))
         return int(round(v)) if kind == "integer" else v
     raise ValueError(f"the sampler does not know {schema}")
+
+
+def _refs(node: Any) -> int:
+    if isinstance(node, dict):
+        return int("$ref" in node) + sum(_refs(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(_refs(v) for v in node)
+    return 0

@@ -15,7 +15,7 @@ from domains.base import CheckResult, GenomeError, genome_schema
 from tests.numeric_domain import NumericConfig, NumericDomain
 from tests.schema_sampler import sample
 
-FUZZ = 300
+FUZZ = 200
 
 
 def _domains():
