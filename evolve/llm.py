@@ -15,6 +15,7 @@ Nothing an LLM writes is executed: replies are JSON, parsed into genomes or pred
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 import urllib.request
@@ -146,6 +147,8 @@ class OpenAITransport:
             from openai import OpenAI
         except ImportError as exc:  # pragma: no cover - the llm extra is part of `make install`
             raise LLMError("the LLM client needs the openai package: pip install -e '.[llm]'") from exc
+        for name in ("httpx", "httpx2", "openai"):  # one INFO line per request would drown the progress view
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout_s,
                               max_retries=0)
         self.model = settings.model or self._first_model()

@@ -4,12 +4,13 @@ The LLM only *proposes*. Its hypotheses are predicates `{feature, op, value}` ov
 genome features — the form `evolve.analyst` tests — with the value held inside the range observed so
 far (so the predicate can split the population), and they are judged like any other: only on genomes
 created after they were proposed, by effect size and confidence interval. A retirement it asks for
-happens only when the evidence agrees (both groups measured, interval covering zero); otherwise the
-request is noted in the hypothesis's evidence. Its focus and reasoning go into the analysis report and
+happens only when the evidence agrees (both groups hold at least 2 x min_group genomes, the interval
+covers zero and |Hedges' g| < 0.5); otherwise the refused request is noted in the hypothesis's evidence. Its focus and reasoning go into the analysis report and
 the designer's context; the agenda's shares stay evidence-based.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from evolve import analyst
@@ -17,6 +18,7 @@ from evolve.analyst import GenomeRecord
 from evolve.llm import LLMClient
 
 TEXT = {"type": "string", "maxLength": 240}
+SMALL_EFFECT = 0.5  # |Hedges' g| below which a requested retirement may be granted (a small effect at most)
 
 
 def feature_ranges(records: Sequence[GenomeRecord]) -> dict[str, dict[str, tuple[float, float]]]:
@@ -24,7 +26,8 @@ def feature_ranges(records: Sequence[GenomeRecord]) -> dict[str, dict[str, tuple
     out: dict[str, dict[str, list[float]]] = {}
     for r in records:
         for k, v in r.features.items():
-            out.setdefault(r.domain, {}).setdefault(k, []).append(float(v))
+            if math.isfinite(float(v)):
+                out.setdefault(r.domain, {}).setdefault(k, []).append(float(v))
     return {d: {k: (min(v), max(v)) for k, v in feats.items() if min(v) < max(v)} for d, feats in out.items()}
 
 
@@ -38,7 +41,8 @@ def analyst_schema(ranges: Mapping[str, Mapping[str, tuple[float, float]]], live
                 "required": ["domain", "feature", "op", "value", "direction", "rationale"],
                 "additionalProperties": False}
                for d in sorted(ranges) for f, (lo, hi) in sorted(ranges[d].items())]
-    hyps = ({"type": "array", "items": {"anyOf": options}, "maxItems": max_hypotheses} if options
+    hyps = ({"type": "array", "items": {"anyOf": options}, "minItems": min(1, max_hypotheses),
+             "maxItems": max_hypotheses} if options
             else {"type": "array", "maxItems": 0})
     retire = ({"type": "array", "items": {"enum": list(live_ids)}, "maxItems": len(live_ids)} if live_ids
               else {"type": "array", "maxItems": 0})
@@ -113,11 +117,12 @@ def apply_retirements(answer: Mapping[str, Any], hypotheses: Sequence[Mapping[st
         h = by_id.get(hid)
         if h is None or h["status"] == "retired":
             continue
-        measured = min(h["n_true"] or 0, h["n_false"] or 0) >= min_group and h["ci_low"] is not None
-        agrees = measured and h["ci_low"] <= 0.0 <= h["ci_high"]
+        g = (h.get("evidence") or {}).get("hedges_g")
+        measured = min(h["n_true"] or 0, h["n_false"] or 0) >= 2 * min_group and h["ci_low"] is not None
+        agrees = measured and h["ci_low"] <= 0.0 <= h["ci_high"] and g is not None and abs(g) < SMALL_EFFECT
         note = {"cycle": cycle, "granted": bool(agrees),
-                "why": ("both groups measured and the interval covers 0" if agrees else
-                        "refused: the evidence does not show a null effect")}
+                "why": (f"both groups >= {2 * min_group} genomes, the interval covers 0, |g| < {SMALL_EFFECT}"
+                        if agrees else "refused: the evidence does not (yet) show a null effect")}
         row = dict(h)
         row["evidence"] = {**dict(h.get("evidence") or {}), "llm_retire_request": note}
         if agrees:

@@ -123,3 +123,27 @@ def test_replay_reruns_a_campaign_exactly_without_a_server(tmp_path, numeric_cfg
     assert again["llm"]["calls"] == first["llm"]["calls"] and again["llm"]["mode"] == "replay"
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["llm"]["valid_proposals"] == \
         first["llm"]["valid_proposals"]
+
+
+def test_engineer_repairs_a_failed_evaluation_once(tmp_path, numeric_cfg):
+    failing = {"motivation": "m", "hypothesis": "h", "genome": [0.01, 0.5, 0.5, 0.5, 0.5]}  # NaN loss
+    fixed = {"motivation": "avoid x0=0.01", "hypothesis": "h", "genome": [0.2, 0.5, 0.5, 0.5, 0.5]}
+    rng = np.random.default_rng(5)
+
+    def default(req):
+        if "evaluation failed" in req["messages"][-1]["content"]:
+            return ("json", fixed)
+        return ("json", sample(schema_of(req), rng))
+
+    cfg = llm_cfg(numeric_cfg, None, ["campaign.cycles=3", "campaign.initial_samples=1",
+                                      "campaign.proposals_per_cycle=1"], analyst=False)
+    with ScriptedLLM([("json", failing)], default=default) as server:
+        cfg["llm"]["base_url"] = server.base_url
+        Campaign(cfg, tmp_path / "run", ROOT).run()
+        asks = [r for r in server.requests if "evaluation failed" in r["messages"][-1]["content"]]
+    assert len(asks) == 1 and "non-finite loss at step 3" in asks[0]["messages"][-1]["content"]
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    bad = next(g for g in kb.genomes() if g["json"] == failing["genome"])
+    (rep,) = [g for g in kb.genomes() if g["provenance"].get("repair_of")]
+    assert rep["json"] == fixed["genome"] and rep["parents"] == [bad["id"]] and rep["cycle"] == 1
+    assert rep["provenance"]["role"] == "engineer" and rep["provenance"]["repairs"] == 1

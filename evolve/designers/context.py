@@ -20,6 +20,7 @@ class DesignContext:
     focus: dict[str, Any] | None = None                              # domain, share, reason (+ llm note)
     analysis: str = ""                                               # the LLM analyst's last interpretation
     analysis_cycle: int | None = None
+    repaired: frozenset[str] = frozenset()                           # genomes an engineer already repaired
 
 
 def _clip(text: str, n: int) -> str:
@@ -57,4 +58,6 @@ def build_context(campaign: Any, name: str, cycle: int, *, top_k: int, failures:
     return DesignContext(domain=name, cycle=cycle, grammar=campaign.domains[name].grammar(), top=top,
                          failures=failed, hypotheses=hyps, focus=focus,
                          analysis=_clip(llm.get("interpretation", ""), 600) if llm else "",
-                         analysis_cycle=llm.get("cycle") if llm else None)
+                         analysis_cycle=llm.get("cycle") if llm else None,
+                         repaired=frozenset(g["provenance"]["repair_of"] for g in kb.genomes(name)
+                                            if g["provenance"].get("repair_of")))

@@ -139,9 +139,8 @@ class LLMDesigner:
     # ------------------------------------------------------------------------------------------ parts
     def _repairable(self, ctx: DesignContext) -> list[dict[str, Any]]:
         """LLM genomes whose evaluation failed, not yet repaired, with repairs left."""
-        repaired = {f["provenance"].get("repair_of") for f in ctx.failures}
         return [f for f in ctx.failures if f["status"] == "failed" and f["provenance"].get("designer") == self.name
-                and int(f["provenance"].get("repairs", 0)) < int(self.settings.repairs) and f["gid"] not in repaired]
+                and int(f["provenance"].get("repairs", 0)) < int(self.settings.repairs) and f["gid"] not in ctx.repaired]
 
     def _parents(self, parents: Sequence[tuple[str, Any]], ranks: np.ndarray, crowding: np.ndarray,
                  rng: np.random.Generator, F: np.ndarray | None) -> tuple[str, ...]:
