@@ -106,6 +106,7 @@ class RawReply:
     finish_reason: str | None = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    oversize: bool = False  # a replayed reply that was refused as too long (only its cut is stored)
 
 
 class TransportError(Exception):
@@ -227,7 +228,8 @@ class ReplayTransport:
             self.prompt_mismatches += 1
         if outcome in (*TRANSIENT, "rejected", "error", "replay_miss"):
             raise TransportError(outcome, response or outcome)
-        return RawReply(response or "", "length" if outcome == "truncated" else "stop", pt, ct)
+        return RawReply(response or "", "length" if outcome == "truncated" else "stop", pt, ct,
+                        oversize=outcome == "too_long")
 
 
 # ------------------------------------------------------------------------------------------------ client
@@ -277,7 +279,7 @@ class LLMClient:
 
     def _judge(self, raw: RawReply, schema: Mapping[str, Any]) -> LLMReply:
         text = raw.content
-        if len(text) > self.settings.max_response_chars:
+        if raw.oversize or len(text) > self.settings.max_response_chars:
             return LLMReply("too_long", text=text[:200],
                             reason=f"reply of {len(text)} characters exceeds llm.max_response_chars")
         if raw.finish_reason == "length":

@@ -92,7 +92,7 @@ def test_probe_and_connect(kb, tmp_path):
 
 
 def test_replay_answers_in_order_per_role_and_cycle(tmp_path, kb):
-    with ScriptedLLM([("json", {"n": 1}), ("status", 500), ("json", {"n": 2}), ("text", "nope")]) as server:
+    with ScriptedLLM([("json", {"n": 1}), ("status", 500), ("json", {"n": 2}), ("huge", 300_000)]) as server:
         live = _client(server, kb, retries=1)
         live.cycle = 0
         first = [live.chat("designer", [{"role": "user", "content": str(i)}], SCHEMA) for i in range(3)]
@@ -102,6 +102,7 @@ def test_replay_answers_in_order_per_role_and_cycle(tmp_path, kb):
     replay.cycle = 0
     again = [replay.chat("designer", [{"role": "user", "content": str(i)}], SCHEMA) for i in range(3)]
     assert [(r.outcome, r.data) for r in again] == [(r.outcome, r.data) for r in first]
+    assert [r.outcome for r in again] == ["ok", "ok", "too_long"]
     assert [c["outcome"] for c in other.llm_calls()] == [c["outcome"] for c in kb.llm_calls()]
     assert replay.chat("designer", [{"role": "user", "content": "3"}], SCHEMA).outcome == "replay_miss"
     other.close()
