@@ -394,9 +394,10 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
 
     out += [f"## Hypotheses ({len(hypotheses)})", ""]
     if hypotheses:
-        cols = ["id", "domain", "statement", "metric", "direction", "effect", "ci", "p_value", "n", "status"]
+        cols = ["id", "domain", "statement", "metric", "direction", "effect", "ci", "p_value", "n", "status",
+                "source"]
         heads = ["id", "domain", "statement", "metric", "direction", "effect", "CI", "p", "n (holds / not)",
-                 "status"]
+                 "status", "proposed by"]
         out += [markdown_table(_hypothesis_rows(hypotheses), cols, heads), ""]
     else:
         out += ["No hypotheses yet.", ""]
