@@ -75,6 +75,7 @@ class Campaign:
         self.names = list(self.domain_cfgs)
         self.domains = {n: self._build(n, c) for n, c in self.domain_cfgs.items()}
         self.stage_specs = stages.stage_specs(scale)
+        self.stages = stages.active_stages(bool(camp.get("cross_stage", True)))
         self.kb_path = self.run_dir / "knowledge.db"
         self.kb = KnowledgeBase(self.kb_path, self.name)
         self._check_same_campaign()
@@ -183,7 +184,8 @@ class Campaign:
                     self.progress.log(f"resuming after cycle {cycle - 1} "
                                       f"({len(self.kb.done_keys())} evaluations already recorded)")
                 while cycle < self.cycles and not self._budget_spent():
-                    self._cycle(cycle, executor)
+                    if not self._cycle(cycle, executor):
+                        break  # the evaluation budget ran out mid-cycle; a larger budget resumes here
                     cycle += 1
                     self.kb.set_meta("cycles_done", cycle)
         except KeyboardInterrupt:
@@ -202,22 +204,46 @@ class Campaign:
         return summary
 
     def _budget_spent(self) -> bool:
-        hours = (self.cfg["campaign"].get("budget") or {}).get("device_hours")
-        if hours is not None and self.device_seconds() >= float(hours) * 3600.0:
-            self.progress.log(f"device budget of {hours} h spent: stopping")
-            return True
-        return False
+        reason = self.budget_reached()
+        if reason:
+            self.progress.log(f"{reason}: stopping")
+        return bool(reason)
 
-    def _cycle(self, cycle: int, executor: LocalExecutor) -> None:
+    def budget_reached(self) -> str:
+        """Why the campaign's budget is spent ('' while it is not); read from the knowledge base, so resume-safe."""
+        budget = self.cfg["campaign"].get("budget") or {}
+        hours, evals = budget.get("device_hours"), budget.get("evaluations")
+        if hours is not None and self.device_seconds() >= float(hours) * 3600.0:
+            return f"device budget of {hours} h spent"
+        if evals is not None and self.evaluations_recorded() >= int(evals):
+            return f"evaluation budget of {evals} spent"
+        return ""
+
+    def evaluations_left(self) -> int | None:
+        """Evaluations (candidate, domain, seed) the budget still allows; None without an evaluation budget."""
+        evals = (self.cfg["campaign"].get("budget") or {}).get("evaluations")
+        return None if evals is None else max(0, int(evals) - self.evaluations_recorded())
+
+    def evaluations_recorded(self) -> int:
+        """Every recorded (candidate, domain, seed) result, failures included: the unit of evaluation budgets."""
+        return len(self.kb.done_keys())
+
+    def _cycle(self, cycle: int, executor: LocalExecutor) -> bool:
+        """One LDEA cycle; False when the budget stopped it before its end (nothing is planned on partial results)."""
         self._cycle_now = cycle
         if self.llm.client is not None:
             self.llm.client.cycle = cycle
         self._plan_design(cycle)                         # Learn + Design
         self._evaluate_stage("isolated", cycle, executor)  # Experiment
-        for stage in ("cross", "full"):
+        for stage in self.stages[1:]:
+            if self.budget_reached():
+                return False
             self._plan_promotions(stage, cycle)
             self._evaluate_stage(stage, cycle, executor)
+        if self.budget_reached() and self.kb.candidates(status="pending"):
+            return False
         self._analyze(cycle)                             # Analyze
+        return True
 
     # -------------------------------------------------------------------- design phase
     def _planned(self, cycle: int, phase: str) -> bool:
@@ -304,7 +330,7 @@ class Campaign:
     def _plan_promotions(self, stage: str, cycle: int) -> None:
         if self._planned(cycle, stage):
             return
-        prev = STAGES[STAGES.index(stage) - 1]
+        prev = self.stages[self.stages.index(stage) - 1]
         rows = self.stage_rows(prev)
         fresh = [r for r in rows if r.cand.cycle == cycle and not self._is_reference(r.cand)]
         n = stages.promotion_count(len(fresh), float(self.cfg["campaign"]["p_pass"]))
@@ -343,14 +369,16 @@ class Campaign:
         pending = self.kb.candidates(stage=stage, status="pending")
         if not pending:
             return
+        pending.sort(key=lambda c: not self._is_reference(c))  # a cut-off stage still has its reference
         done = self.kb.done_keys()
         seeds = spec.seed_list(self.seed)
+        allowed = self.evaluations_left()
         tasks = 0
         for cand in pending:
             triple_json = {n: self.kb.genome(g)["json"] for n, g in cand.triple.items()}
             for name in self._domains_of(cand):
                 for seed in seeds:
-                    if (cand.id, name, seed) in done:
+                    if (cand.id, name, seed) in done or (allowed is not None and tasks >= allowed):
                         continue
                     executor.submit(f"{cand.id}|{name}|{seed}", {
                         "configs": self.domain_cfgs, "domain": name, "triple": triple_json,
@@ -362,6 +390,7 @@ class Campaign:
             finished += 1
             self._record(result, stage)
             self._finish_candidate(by_id[result.task_id.split("|")[0]], seeds)
+            self._append_hv_curve()
             self.progress.update(cycle=cycle, cycles=self.cycles, stage=stage, done=finished, total=tasks,
                                  best=self.best_perf(), hypervolume=self.hypervolume(), note=self._note(result))
         for cand in pending:
@@ -494,6 +523,12 @@ class Campaign:
             hist.append([n, self.hypervolume()])
             self.kb.set_meta("hv_history", hist)
 
+    def _append_hv_curve(self) -> None:
+        """[evaluations recorded, pooled hypervolume] after each result: the x-axis ablations compare at."""
+        curve = self.kb.get_meta("hv_curve", [])
+        curve.append([self.evaluations_recorded(), self.hypervolume()])
+        self.kb.set_meta("hv_curve", curve)
+
     def best_perf(self) -> dict[str, float]:
         best: dict[str, float] = {}
         for s in STAGES:
@@ -548,7 +583,8 @@ class Campaign:
         kw = dict(min_group=int(acfg["min_group"]), confidence=float(acfg["confidence"]),
                   n_resamples=int(acfg["bootstrap"]))
         changes = []
-        for h in self.kb.hypotheses():
+        enabled = bool(acfg.get("enabled", True))  # false (the no_analysis arm): no hypotheses, no agenda
+        for h in self.kb.hypotheses() if enabled else []:
             if h["status"] == "retired":
                 continue
             new = analyst.evaluate_hypothesis(h, records, cycle, **kw)
@@ -556,13 +592,14 @@ class Campaign:
                 changes.append({"id": h["id"], "from": h["status"], "to": new["status"], "statement": h["statement"]})
             self.kb.upsert_hypothesis(new)
         existing = {h["id"] for h in self.kb.hypotheses()}
-        for name in self.names:
+        for name in self.names if enabled else []:
             for h in analyst.mine_hypotheses(records, name, cycle, existing,
                                              limit=int(acfg["max_new_hypotheses"]), **kw):
                 self.kb.upsert_hypothesis(h)
                 changes.append({"id": h["id"], "from": None, "to": "active", "statement": h["statement"]})
-        llm_report = self._llm_analysis(cycle, records, int(acfg["min_group"]), changes)
-        agenda = analyst.agenda(self._progress(records, cycle, int(acfg["agenda_window"])), float(acfg["agenda_floor"]))
+        llm_report = self._llm_analysis(cycle, records, int(acfg["min_group"]), changes) if enabled else None
+        agenda = (analyst.agenda(self._progress(records, cycle, int(acfg["agenda_window"])), float(acfg["agenda_floor"]))
+                  if enabled else [])  # no agenda: the next cycle splits its proposals evenly
         counts = self.evaluation_counts()
         cycle_cands = [c for c in self.kb.candidates(stage="isolated", cycle=cycle) if c.focus != "all"]
         valid = sum(c.status != "invalid" for c in cycle_cands)
@@ -683,7 +720,9 @@ class Campaign:
             "mlflow_run_id": self.kb.get_meta("mlflow_run_id"),
             "wall_seconds": wall, "device_seconds": self.device_seconds(),
             "report": str((self.run_dir / "report.md").resolve()),
-            "complete": int(self.kb.get_meta("cycles_done", 0)) >= self.cycles,
+            "budget": {"evaluations": (self.cfg["campaign"].get("budget") or {}).get("evaluations"),
+                       "evaluations_recorded": self.evaluations_recorded(), "reached": self.budget_reached()},
+            "complete": int(self.kb.get_meta("cycles_done", 0)) >= self.cycles or bool(self.budget_reached()),
         }
         tmp = self.run_dir / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2, default=float))

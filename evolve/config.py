@@ -45,6 +45,16 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         value = plain[path.split(".")[0]][path.split(".")[1]]
         if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
             raise ConfigError(f"{path} must be a number in [0, 1], got {value!r}")
+    camp = plain["campaign"]
+    if camp.get("designer", "gp") not in ("gp", "random"):
+        raise ConfigError(f"campaign.designer must be gp or random, got {camp['designer']!r}")
+    for path, value in (("campaign.cross_stage", camp.get("cross_stage", True)),
+                        ("analysis.enabled", plain["analysis"].get("enabled", True))):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}")
+    evals = (camp.get("budget") or {}).get("evaluations")
+    if evals is not None and (isinstance(evals, bool) or not isinstance(evals, int) or evals <= 0):
+        raise ConfigError(f"campaign.budget.evaluations must be a positive integer or null, got {evals!r}")
     if int(plain["analysis"]["min_group"]) < 2:
         raise ConfigError("analysis.min_group must be >= 2 (a confidence interval needs two genomes per side)")
     if not 0.5 < float(plain["analysis"]["confidence"]) < 1.0:

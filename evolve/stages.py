@@ -42,6 +42,14 @@ def stage_specs(scale_cfg: Mapping[str, Any]) -> dict[str, StageSpec]:
     return specs
 
 
+def active_stages(cross_stage: bool = True) -> tuple[str, ...]:
+    """The cascade a campaign runs. Without the cross stage (`campaign.cross_stage=false`, the
+    isolated_only ablation arm) the best isolated results go straight to the full stage: the
+    arm keeps full-budget, multi-seed measurements and differs only in never recombining a
+    genome with the other domains' top genomes."""
+    return STAGES if cross_stage else tuple(s for s in STAGES if s != "cross")
+
+
 def next_stage(stage: str) -> str | None:
     i = STAGES.index(stage)
     return STAGES[i + 1] if i + 1 < len(STAGES) else None
