@@ -13,7 +13,7 @@ MODEL ?=
 LLM_PORT ?= 8000
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 
-.PHONY: install vllm-cpu run test test-fast ui bench clean serve-llm serve-llm-cpu
+.PHONY: install vllm-cpu run test test-fast ui bench ablation clean serve-llm serve-llm-cpu
 
 install: $(STAMP)
 
@@ -42,6 +42,19 @@ test: install vllm-cpu
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+# Arms x seeds at an equal evaluation budget, then the gallery and the report (docs/ablation.md).
+# Re-running the same line resumes unfinished runs. ARGS are extra Hydra overrides for every run.
+ARMS ?= gp,random
+SEEDS ?= 3
+SCALE ?= tiny
+DOMAIN ?= rl
+BUDGET ?=
+GALLERY_TOP ?= 2
+ABLATION_DIR ?= runs/ablation/$(DOMAIN)-$(SCALE)
+ablation: install
+	$(BIN)/python -m evolve.ablation run --dir $(ABLATION_DIR) --arms $(ARMS) --seeds $(SEEDS) --domain $(DOMAIN) \
+		--scale $(SCALE) --gallery-top $(GALLERY_TOP) $(if $(BUDGET),--budget $(BUDGET)) -- $(ARGS)
 
 # MLflow UI over the local store (http://127.0.0.1:5000).
 ui: install
