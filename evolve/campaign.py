@@ -404,7 +404,8 @@ class Campaign:
                         score=float(value["score"]) if value else None, cost=dict(value.get("cost", {})),
                         details=dict(value.get("details", {})), behaviour=list(value.get("behaviour", [])),
                         reason=result.reason, seconds=float(result.seconds))
-        if not self.kb.record_evaluation(ev, curves=value.get("curves")):
+        if not self.kb.record_evaluation(ev, curves=value.get("curves")) or \
+                not (self.cfg.get("tracking") or {}).get("log_children", True):
             return
         texts = {f"genome_{n}.txt": self.kb.genome(g)["text"] for n, g in self.kb.candidate(cid).triple.items()}
         metrics = {"score": ev.score if ev.score is not None else math.nan, "eval_seconds": ev.seconds,

@@ -6,7 +6,7 @@ For each arm the runner composes the arm's config once (with the user's override
 two things before spending compute: whether the arm needs an LLM (`llm.mode` other than
 `none`; it is skipped with a message when no server answers) and which of its seeds are
 already complete (same evaluation budget, summary says complete). The rest runs as
-`python -m evolve -m +ablation=<arm> seed=<seeds> ...` with a fixed sweep directory, so
+`python -m evolve -m +ablation=<arms> seed=<seeds> ...` with a fixed sweep directory, so
 re-running the same command resumes each unfinished run from its knowledge base.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from evolve.config import CONF_DIR
 
@@ -108,11 +108,20 @@ def plan(root: Path, arms: Sequence[str], seeds: Sequence[int], domain: str, sca
     return todo, skipped
 
 
-def multirun_command(root: Path, arm: str, seeds: Sequence[int], domain: str, scale: str,
+def multirun_command(root: Path, arms: Sequence[str], seeds: Sequence[int], domain: str, scale: str,
                      extra: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "evolve", "-m", f"+ablation={arm}", f"seed={','.join(map(str, seeds))}",
+    """One Hydra sweep over arms x seeds; each job's directory is <root>/<arm>/seed<k>."""
+    return [sys.executable, "-m", "evolve", "-m", f"+ablation={','.join(arms)}", f"seed={','.join(map(str, seeds))}",
             *_domain_override(domain), f"scale={scale}", f"hydra.sweep.dir={root}",
-            f"hydra.sweep.subdir={arm}/seed${{seed}}", *extra]
+            "hydra.sweep.subdir=${ablation.arm}/seed${seed}", *extra]
+
+
+def sweeps(todo: Mapping[str, Sequence[int]]) -> list[tuple[list[str], list[int]]]:
+    """Arms that still need the same seeds share one sweep (one process start instead of one per arm)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for arm, seeds in todo.items():
+        groups.setdefault(tuple(seeds), []).append(arm)
+    return [(arms, list(seeds)) for seeds, arms in groups.items()]
 
 
 def run(root: Path, arms: Sequence[str], seeds: Sequence[int], domain: str, scale: str, extra: Sequence[str],
@@ -126,13 +135,13 @@ def run(root: Path, arms: Sequence[str], seeds: Sequence[int], domain: str, scal
     record = {"arms": list(arms), "seeds": list(seeds), "domain": domain, "scale": scale, "overrides": list(extra),
               "skipped": skipped, "failed": {}}
     (root / "plan.json").write_text(json.dumps(record, indent=2))
-    for arm, left in todo.items():
-        cmd = multirun_command(root, arm, left, domain, scale, extra)
-        say(f"ablation: arm {arm}, seeds {left}: {' '.join(cmd[1:])}")
+    for group, left in sweeps(todo):
+        cmd = multirun_command(root, group, left, domain, scale, extra)
+        say(f"ablation: arms {','.join(group)}, seeds {left}: {' '.join(cmd[1:])}")
         rc = subprocess.call(cmd)
         if rc != 0:
-            record["failed"][arm] = f"exit status {rc}"
-            say(f"ablation: arm {arm} stopped with exit status {rc}; re-run the same command to resume")
+            record["failed"][",".join(group)] = f"exit status {rc}"
+            say(f"ablation: arms {','.join(group)} stopped with exit status {rc}; re-run the same command to resume")
             if rc in (130, -2):  # Ctrl-C: stop the whole ablation, resumable
                 break
     (root / "plan.json").write_text(json.dumps(record, indent=2))
