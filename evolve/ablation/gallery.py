@@ -87,6 +87,13 @@ def run_gallery(root: Path, top: int = 2, n_seeds: int = 3, seed_base: int = 1_0
     root = Path(root)
     runs = load_runs(root)
     picks = pick_candidates(runs, top)
+    path = root / "gallery" / "gallery.json"
+    if not picks:  # nothing but baselines reached the full stage: there is no claim to test
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = {"seeds": [], "confidence": confidence, "stage": STAGE, "candidates": [], "baselines": {},
+                  "failures": [], "note": "no candidate other than a baseline reached the full stage"}
+        path.write_text(json.dumps(result, indent=2))
+        return result
     cfgs = runs[0]["domain_configs"]
     domains = {n: build_domain(n, c) for n, c in cfgs.items()}
     names = list(cfgs)
@@ -105,7 +112,6 @@ def run_gallery(root: Path, top: int = 2, n_seeds: int = 3, seed_base: int = 1_0
         result = _analyse(kb, domains, triples, labels, picks, seeds, confidence)
     finally:
         kb.close()
-    path = root / "gallery" / "gallery.json"
     path.write_text(json.dumps(result, indent=2))
     return result
 

@@ -204,6 +204,8 @@ def markdown(data: Mapping[str, Any]) -> str:
 def gallery_markdown(gallery: Mapping[str, Any] | None) -> list[str]:
     if not gallery:
         return ["## Gallery", "", "Not run (`python -m evolve.ablation gallery DIR`).", ""]
+    if not gallery["candidates"]:
+        return ["## Gallery", "", f"Nothing to re-evaluate: {gallery.get('note', 'no candidates')}.", ""]
     L = ["## Gallery: full-stage candidates re-evaluated", "",
          f"The {len(gallery['candidates'])} best full-stage candidates (by their campaign full-stage perf) were "
          f"re-evaluated at the full budget on {len(gallery['seeds'])} fresh seeds {gallery['seeds']}, beside every "
