@@ -169,21 +169,24 @@ def _genome_sources(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _evaluate(kb: KnowledgeBase, cfgs: Mapping[str, Any], triples: Mapping[str, Mapping[str, str]],
-              seeds: Sequence[int], fraction: float, executor_cfg: Mapping[str, Any], scratch: Path, progress: Any) -> None:
+              seeds: Sequence[int], fraction: float, executor_cfg: Mapping[str, Any], scratch: Path,
+              progress: Any) -> None:
+    """Run every (triple, domain, seed) without a result yet; each result is committed on its own."""
     done = kb.done_keys()
+    tasks = []
+    for triple in triples.values():
+        cid = candidate_id("gallery", triple)
+        payload_triple = {d: kb.genome(g)["json"] for d, g in triple.items()}
+        tasks += [(f"{cid}|{d}|{s}", {"configs": cfgs, "domain": d, "triple": payload_triple, "stage": STAGE,
+                                      "fraction": fraction, "seed": s})
+                  for d in cfgs for s in seeds if (cid, d, s) not in done]
+    if not tasks:
+        return  # resumed after everything was measured: no worker to start
     pool = LocalExecutor(run_evaluation, n_workers=int(executor_cfg["workers"]),
                          time_limit_s=float(executor_cfg["time_limit_s"]), scratch_root=scratch)
     try:
-        n = 0
-        for triple in triples.values():
-            cid = candidate_id("gallery", triple)
-            payload_triple = {d: kb.genome(g)["json"] for d, g in triple.items()}
-            for d in cfgs:
-                for s in seeds:
-                    if (cid, d, s) not in done:
-                        pool.submit(f"{cid}|{d}|{s}", {"configs": cfgs, "domain": d, "triple": payload_triple,
-                                                       "stage": STAGE, "fraction": fraction, "seed": s})
-                        n += 1
+        for task_id, payload in tasks:
+            pool.submit(task_id, payload)
         for i, res in enumerate(pool.results(), 1):
             cid, d, s = res.task_id.split("|")
             value = res.value if res.ok else {}
@@ -192,7 +195,7 @@ def _evaluate(kb: KnowledgeBase, cfgs: Mapping[str, Any], triples: Mapping[str, 
                                             cost=dict(value.get("cost", {})), details=dict(value.get("details", {})),
                                             behaviour=list(value.get("behaviour", [])), reason=res.reason,
                                             seconds=float(res.seconds)))
-            progress(f"gallery {i}/{n}: {d} seed {s} {res.status} in {res.seconds:.1f}s")
+            progress(f"gallery {i}/{len(tasks)}: {d} seed {s} {res.status} in {res.seconds:.1f}s")
     finally:
         pool.shutdown()
 

@@ -86,6 +86,10 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
     if not dirs:
         raise AblationError(f"no runs under {root}: run `python -m evolve.ablation run --dir {root}` first")
     runs = [load_run(d) for d in dirs]
+    over = [r["run_dir"] for r in runs if r["budget"] and r["evaluations"] > r["budget"]]
+    if over:
+        raise AblationError(f"{', '.join(over)} recorded more evaluations than the budget of {runs[0]['budget']} "
+                            "(a run continued under a lower budget?); arms compare only at equal cost: use a fresh --dir")
     for key in ("domains", "scale", "budget", "campaign"):
         values = {repr(r[key]) for r in runs}
         if len(values) > 1:
