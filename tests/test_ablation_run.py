@@ -58,12 +58,13 @@ def test_tiny_ablation_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     root, uri = tmp_path / "abl", f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["run", "--dir", str(root), "--arms", "gp,random,no_analysis", "--seeds", "2", "--domain", "none",
-            "--budget", "16", "--gallery-top", "1", "--", *NUMERIC, f"tracking.uri={uri}"]
+            "--budget", "16", "--gallery-top", "1", "--", *NUMERIC, f"tracking.uri={uri}",
+            "llm.base_url=http://127.0.0.1:9/v1", "llm.probe_timeout_s=0.2"]  # no LLM there, whatever runs locally
     assert main(args) == 0
 
     data = json.loads((root / "ablation.json").read_text())
     assert list(data["arms"]) == ["gp", "random"] and data["seeds"] == [0, 1]
-    assert "no_analysis" in data["skipped_arms"]  # needs llm=vllm, which this build lacks or nobody serves
+    assert "none answered" in data["skipped_arms"]["no_analysis"]  # needs llm=vllm, nobody serves it
     assert data["evaluation_budget"] == 16
     for run in data["runs"]:
         summary = json.loads((Path(run["run_dir"]) / "summary.json").read_text())
@@ -107,3 +108,25 @@ def test_arms_needing_the_same_seeds_share_one_sweep():
     cmd = runner.multirun_command(Path("/x"), ["gp", "random"], [0, 1], "rl", "tiny", ["llm=none"])
     assert cmd[3:] == ["-m", "+ablation=gp,random", "seed=0,1", "+domain=rl", "scale=tiny", "hydra.sweep.dir=/x",
                        "hydra.sweep.subdir=${ablation.arm}/seed${seed}", "llm=none"]
+
+
+@pytest.mark.slow
+def test_llm_arms_run_against_a_scripted_server(tmp_path, monkeypatch):
+    """`full` and `no_analysis` with an OpenAI-compatible server (scripted: random schema instances)."""
+    from evolve.knowledge import KnowledgeBase
+    from tests.llm_server import ScriptedLLM
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    root = tmp_path / "abl"
+    with ScriptedLLM(seed=1) as server:
+        assert main(["run", "--dir", str(root), "--arms", "full,no_analysis", "--seeds", "1", "--domain", "none",
+                     "--budget", "14", "--gallery-top", "0", "--", *NUMERIC, f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+                     f"llm.base_url={server.base_url}", "llm.timeout_s=5", "llm.retries=0", "llm.gp_share=0.0"]) == 0
+        assert server.requests
+    data = json.loads((root / "ablation.json").read_text())
+    assert list(data["arms"]) == ["full", "no_analysis"] and not data["skipped_arms"]
+    for arm in data["arms"].values():
+        assert arm["llm_mode"] == "vllm" and arm["llm_valid_response_rate"] is not None
+    hyps = {r["arm"]: KnowledgeBase(Path(r["run_dir"]) / "knowledge.db", "ablation").hypotheses() for r in data["runs"]}
+    assert hyps["no_analysis"] == []
+    assert "| full | llm+gp | vllm |" in (root / "ablation.md").read_text()

@@ -10,7 +10,7 @@ import pytest
 from domains.base import genome_id
 from evolve.campaign import Campaign
 from evolve.config import ConfigError, resolve
-from evolve.designers import build_designer
+from evolve.designers import base_designer, build_designer
 from evolve.designers.gp import GPDesigner
 from evolve.designers.random import RandomDesigner
 from evolve.knowledge import KnowledgeBase
@@ -39,11 +39,12 @@ def test_random_designer_samples_under_the_gp_rules():
 
 def test_designer_factory_names_the_choices():
     camp = {"crossover_rate": 0.3, "max_design_attempts": 7}
-    assert type(build_designer({**camp, "designer": "random"})) is RandomDesigner
-    gp = build_designer(camp)
+    assert type(base_designer({**camp, "designer": "random"})) is RandomDesigner
+    gp = base_designer(camp)
     assert type(gp) is GPDesigner and (gp.crossover_rate, gp.max_attempts) == (0.3, 7)
+    assert type(build_designer({"campaign": {**camp, "designer": "random"}}, None, lambda name: None)) is RandomDesigner
     with pytest.raises(ValueError, match="gp"):
-        build_designer({**camp, "designer": "llm?"})
+        base_designer({**camp, "designer": "llm?"})
 
 
 def test_random_arm_proposes_as_many_as_gp(tmp_path, numeric_cfg):

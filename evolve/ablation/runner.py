@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,14 +61,11 @@ def _domain_override(domain: str) -> list[str]:
     return [] if domain in ("", "none") else [f"+domain={domain}"]
 
 
-def llm_answers(base_url: str, timeout_s: float) -> bool:
-    """Whether an OpenAI-compatible server lists its models at base_url."""
-    # TODO(lead): use evolve.llm.probe once the LLM issue lands on main.
-    try:
-        with urllib.request.urlopen(str(base_url).rstrip("/") + "/models", timeout=max(0.1, float(timeout_s))):
-            return True
-    except (OSError, ValueError):
-        return False
+def llm_answers(base_url: str | None, timeout_s: float) -> bool:
+    """Whether an OpenAI-compatible server lists its models at base_url (the campaign's own probe)."""
+    from evolve.llm import probe
+
+    return probe(base_url, max(0.1, float(timeout_s)))
 
 
 def run_complete(run_dir: Path, budget: Any) -> bool:

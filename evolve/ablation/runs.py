@@ -35,6 +35,8 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         if not arm:
             raise AblationError(f"{run_dir} is a campaign but not an ablation arm (its config has no ablation.arm)")
         valid, invalid = _designed(camp)
+        base = str(((kb.get_meta("config") or {}).get("campaign") or {}).get("designer", "gp"))
+        llm_used = kb.get_meta("llm_mode")  # set only when an LLM client was connected (not for GP-only runs)
         calls = kb.llm_calls()
         outcomes: dict[str, int] = {}
         for c in calls:
@@ -50,7 +52,8 @@ def load_run(run_dir: Path) -> dict[str, Any]:
             int(kb.get_meta("cycles_done", 0)) >= camp.cycles, "cycles_done": int(kb.get_meta("cycles_done", 0)),
             "final_hv": camp.hypervolume(), "hv_by_stage": {s: camp.hypervolume(s) for s in STAGES},
             "curve": [list(map(float, p)) for p in kb.get_meta("hv_curve", [])],
-            "designer": camp.designer.name, "llm_mode": (kb.get_meta("config") or {}).get("llm", {}).get("mode"),
+            "designer": f"llm+{base}" if llm_used else base, "llm_mode": llm_used or "none",
+            "llm_model": kb.get_meta("llm_model"),
             "proposals_valid": valid, "proposals_invalid": invalid,
             "valid_proposal_rate": valid / (valid + invalid) if valid + invalid else None,
             "llm_calls": len(calls), "llm_outcomes": outcomes,
