@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from evolve.designers import build_designer
 from evolve.designers.context import DesignContext, build_context
 from evolve.designers.gp import Proposal, Rejection
 from evolve.config import ConfigError
-from evolve.executor import LocalExecutor, TaskResult
+from evolve.execution import Executor, make_executor
+from evolve.executor import TaskResult
 from evolve.knowledge import Candidate, Evaluation, KnowledgeBase, KnowledgeBaseError
 from evolve.plugins import build_domain, domain_config
 from evolve.progress import ProgressView
@@ -172,9 +174,8 @@ class Campaign:
     # --------------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
         status = "FINISHED"
-        executor = LocalExecutor(run_evaluation, n_workers=int(self.cfg["executor"]["workers"]),
-                                 time_limit_s=float(self.cfg["executor"]["time_limit_s"]),
-                                 scratch_root=self.run_dir / "scratch")
+        executor = make_executor(self.cfg["executor"], run_evaluation, scratch_root=self.run_dir / "scratch",
+                                 scale=self.cfg["scale"], env=self._worker_env())
         try:
             with self.progress:
                 self.progress.log(self.llm_note)
@@ -203,6 +204,11 @@ class Campaign:
             self.kb.close()
         return summary
 
+    def _worker_env(self) -> dict[str, str]:
+        """Workers import plugins the way the driver does: the launch directory goes on their path."""
+        paths = [str(self.root.resolve()), os.environ.get("PYTHONPATH", "")]
+        return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
     def _budget_spent(self) -> bool:
         reason = self.budget_reached()
         if reason:
@@ -228,7 +234,7 @@ class Campaign:
         """Every recorded (candidate, domain, seed) result, failures included: the unit of evaluation budgets."""
         return len(self.kb.done_keys())
 
-    def _cycle(self, cycle: int, executor: LocalExecutor) -> bool:
+    def _cycle(self, cycle: int, executor: Executor) -> bool:
         """One LDEA cycle; False when the budget stopped it before its end (nothing is planned on partial results)."""
         self._cycle_now = cycle
         if self.llm.client is not None:
@@ -364,7 +370,7 @@ class Campaign:
         """Which domains' evaluations a candidate needs: its focus, or all of them."""
         return [cand.focus] if cand.focus in self.domains else list(self.names)
 
-    def _evaluate_stage(self, stage: str, cycle: int, executor: LocalExecutor) -> None:
+    def _evaluate_stage(self, stage: str, cycle: int, executor: Executor) -> None:
         spec = self.stage_specs[stage]
         pending = self.kb.candidates(stage=stage, status="pending")
         if not pending:

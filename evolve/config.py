@@ -29,6 +29,22 @@ def _positive(cfg: dict, path: str, kind: type = int, allow_zero: bool = False) 
         raise ConfigError(f"{path} must be {'>= 0' if allow_zero else '> 0'}, got {node!r}")
 
 
+def _check_executor(ecfg: dict) -> None:
+    kind = ecfg.get("kind")
+    if kind not in ("local", "ray"):
+        raise ConfigError(f"executor.kind must be local or ray (executor=local|ray), got {kind!r}")
+    if kind == "local":
+        _positive({"executor": ecfg}, "executor.workers", int)
+    else:
+        _positive({"executor": ecfg}, "executor.max_retries", int, allow_zero=True)
+        address = ecfg.get("address")
+        if address is not None and not isinstance(address, str):
+            raise ConfigError(f"executor.address must be null (start a local cluster), auto, or host:port; got {address!r}")
+    for key in ("cpu_time_limit_s", "memory_limit_mb"):
+        if ecfg.get(key) is not None:
+            _positive({"executor": ecfg}, f"executor.{key}", float if key.endswith("_s") else int)
+
+
 def resolve(cfg: DictConfig) -> dict[str, Any]:
     """Validate and resolve; raises ConfigError with a fix-it message."""
     if "domains" not in cfg or not cfg.domains:
@@ -38,9 +54,10 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     for path, kind, zero in (("campaign.cycles", int, False), ("campaign.proposals_per_cycle", int, False),
                              ("campaign.initial_samples", int, True), ("campaign.novelty_k", int, False),
                              ("campaign.cross_top_k", int, False), ("campaign.max_design_attempts", int, False),
-                             ("executor.workers", int, False), ("executor.time_limit_s", float, False),
+                             ("executor.time_limit_s", float, False),
                              ("analysis.min_group", int, False), ("analysis.bootstrap", int, False)):
         _positive(plain, path, kind, zero)
+    _check_executor(plain["executor"])
     for path in ("campaign.p_pass", "campaign.crossover_rate", "analysis.agenda_floor"):
         value = plain[path.split(".")[0]][path.split(".")[1]]
         if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:

@@ -10,7 +10,8 @@ dies or runs out of time is SIGKILLed and replaced, and the pool carries on.
 
 Only the standard library is imported here: this module is the workers' entry point too.
 
-    with LocalExecutor(evaluate, n_workers=2, time_limit_s=300) as pool:
+    with LocalExecutor(evaluate, n_workers=2, time_limit_s=300,
+                       limits=Limits(memory_mb=8192, cpu_time_s=1200)) as pool:
         for task_id, payload in work:
             pool.submit(task_id, payload)
         for result in pool.results():
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import itertools
 import logging
+import math
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
@@ -45,6 +48,7 @@ XLA_CPU_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 SECRET_MARKERS: tuple[str, ...] = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 MAX_START_FAILURES = 3  # consecutive workers dying before "ready" => the pool is broken
 _REASON_TAIL = 2000  # characters of traceback kept in TaskResult.reason
+_MESSAGE_HEAD = 2000  # characters of an exception's message kept in TaskResult.reason
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,28 @@ class TaskResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-task resource limits enforced inside the worker with setrlimit.
+
+    memory_mb:  RLIMIT_AS (address space) of the worker process; an allocation beyond it fails
+                (MemoryError in Python, an allocation error or abort inside XLA). None = off.
+                Leave it off on GPUs: CUDA reserves far more virtual address space than it uses.
+    cpu_time_s: CPU seconds (all threads together) one task may burn; past it the kernel sends
+                SIGXCPU and the task ends as a timeout. None = off. Multi-threaded XLA burns CPU
+                time faster than wall time, so size it as wall limit x cores used.
+    """
+
+    memory_mb: int | None = None
+    cpu_time_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory_mb is not None and int(self.memory_mb) <= 0:
+            raise ValueError(f"memory_mb must be > 0 or None, got {self.memory_mb}")
+        if self.cpu_time_s is not None and float(self.cpu_time_s) <= 0:
+            raise ValueError(f"cpu_time_s must be > 0 or None, got {self.cpu_time_s}")
 
 
 # --------------------------------------------------------------------------------------
@@ -86,14 +112,10 @@ def worker_environment(base: Mapping[str, str], extra: Mapping[str, str] | None 
 _ENV_LOCK = threading.Lock()
 
 
-def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> None:
-    """Start a spawn process whose *initial* environment is `env`.
-
-    multiprocessing execs the child with the parent's environment, so the parent's
-    os.environ is patched for the few milliseconds of `start()` (only the keys that differ)
-    and restored. Starting clean matters: stripping secrets inside the child would leave
-    them readable in /proc/<pid>/environ.
-    """
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Make os.environ exactly `env` for the duration of the block (e.g. while starting processes
+    that must not inherit the driver's secrets), then restore it key by key."""
     with _ENV_LOCK:
         saved = {k: os.environ.get(k) for k in set(os.environ) | set(env)}
         try:
@@ -103,7 +125,7 @@ def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> 
             for key, value in env.items():
                 if os.environ.get(key) != value:
                     os.environ[key] = value
-            process.start()
+            yield
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -112,15 +134,84 @@ def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> 
                     os.environ[key] = value
 
 
+def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> None:
+    """Start a spawn process whose *initial* environment is `env`.
+
+    multiprocessing execs the child with the parent's environment, so the parent's
+    os.environ is patched for the few milliseconds of `start()` (only the keys that differ)
+    and restored. Starting clean matters: stripping secrets inside the child would leave
+    them readable in /proc/<pid>/environ.
+    """
+    with environment(env):
+        process.start()
+
+
 # --------------------------------------------------------------------------------------
 # Worker side
 # --------------------------------------------------------------------------------------
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
 def describe_exception(exc: BaseException) -> str:
-    """`Type: message` followed by the tail of the traceback (bounded)."""
-    head = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """`Type: message` followed by the tail of the traceback, both bounded (a genome can make an
+    exception with a gigabyte-long message, or one whose str() itself raises)."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = "<exception message could not be formatted>"
+    head = f"{type(exc).__name__}: {_bounded(message, _MESSAGE_HEAD)}"
+    try:
+        tb = "".join(traceback.format_tb(exc.__traceback__))
+    except Exception:  # noqa: BLE001
+        tb = ""
     tail = tb[-_REASON_TAIL:]
-    return f"{head}\n{tail}" if tail else head
+    return f"{head}\nTraceback (most recent call last, tail):\n{tail}" if tail else head
+
+
+# ---- resource limits (worker side) ---------------------------------------------------
+def cpu_seconds_used() -> float:
+    """CPU time this process has used so far, all threads, user + system."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def set_cpu_budget(seconds: float | None) -> None:
+    """Let the process burn `seconds` more CPU time from now (soft RLIMIT_CPU); None lifts it.
+
+    RLIMIT_CPU counts the whole life of a process, so a persistent worker re-arms it before
+    every task; only the soft limit moves (the hard one stays, so it can be raised again).
+    """
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if seconds is None:
+        soft = hard
+    else:
+        soft = int(math.ceil(cpu_seconds_used() + float(seconds)))
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def set_address_space_limit(megabytes: int | None) -> None:
+    """Soft RLIMIT_AS of `megabytes` (None lifts it back to the hard limit)."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = hard if megabytes is None else int(megabytes) * 1024 * 1024
+    if hard != resource.RLIM_INFINITY and soft > hard:
+        soft = hard
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def disable_core_dumps() -> None:
+    """A task killed by SIGSEGV/SIGXCPU/SIGABRT must not leave a multi-GB core file behind."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
@@ -135,32 +226,36 @@ def _watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="evolve-parent-watch", daemon=True).start()
 
 
-def _run_task(fn: Callable[[Any], Any], payload_blob: bytes, scratch: str, home: str) -> tuple:
-    """Run one task inside its scratch directory; return ("ok", value) or ("error", reason)."""
+def _run_task(fn: Callable[[Any], Any], payload_blob: bytes, scratch: str, home: str,
+              cpu_time_s: float | None = None) -> tuple:
+    """Run one task inside its scratch directory under its CPU budget; return ("ok", value) or
+    ("error", reason)."""
     os.environ["EVOLVE_SCRATCH"] = scratch
     tempfile.tempdir = scratch  # tempfile users also land in the scratch dir
     try:
         os.chdir(scratch)
         payload = pickle.loads(payload_blob)
+        if cpu_time_s is not None:
+            set_cpu_budget(cpu_time_s)
         return ("ok", fn(payload))
     except BaseException as exc:  # noqa: BLE001 - any failure of the task is its result
         return ("error", describe_exception(exc))
     finally:
+        if cpu_time_s is not None:
+            set_cpu_budget(None)
         os.chdir(home)
         tempfile.tempdir = None
         os.environ.pop("EVOLVE_SCRATCH", None)
 
 
-def _worker_main(conn: mpc.Connection, blob: bytes, home: str, memory_limit_mb: int | None) -> None:
+def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -> None:
     """Worker loop: load fn, say "ready", then run tasks until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _watch_parent(os.getppid())
     os.chdir(home)
-    if memory_limit_mb:
-        import resource
-
-        limit = int(memory_limit_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    disable_core_dumps()
+    if limits.memory_mb:
+        set_address_space_limit(limits.memory_mb)
     fn = None
     init_error = ""
     try:
@@ -178,12 +273,16 @@ def _worker_main(conn: mpc.Connection, blob: bytes, home: str, memory_limit_mb: 
         if message is None:
             break
         payload_blob, scratch = message
-        outcome = ("error", init_error) if init_error else _run_task(fn, payload_blob, scratch, home)
+        if init_error:
+            outcome = ("error", init_error)
+        else:
+            outcome = _run_task(fn, payload_blob, scratch, home, limits.cpu_time_s)
         try:
             conn.send(outcome)
         except (EOFError, OSError, BrokenPipeError):
             break
-        except Exception as exc:  # noqa: BLE001 - e.g. the return value does not pickle
+        except BaseException as exc:  # noqa: BLE001 - e.g. the return value does not pickle
+            outcome = None
             conn.send(("error", "task result could not be sent: " + describe_exception(exc)))
         outcome = None  # free the result before waiting for the next task
 
@@ -210,8 +309,8 @@ class _Worker:
     task: _Task | None = None
 
 
-def exit_reason(exitcode: int | None) -> str:
-    """Human-readable description of how a worker process ended."""
+def exit_reason(exitcode: int | None, limits: Limits | None = None) -> str:
+    """Human-readable description of how a worker process ended (naming the limit it hit)."""
     if exitcode is None:
         return "worker died (exit code unknown)"
     if exitcode < 0:
@@ -219,7 +318,12 @@ def exit_reason(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        return f"worker died with signal {name} (exit {exitcode})"
+        reason = f"worker died with signal {name} (exit {exitcode})"
+        if limits is not None and limits.cpu_time_s and -exitcode == signal.SIGXCPU:
+            return f"CPU time limit of {limits.cpu_time_s:g} s exceeded ({reason})"
+        if limits is not None and limits.memory_mb and -exitcode in (signal.SIGABRT, signal.SIGSEGV):
+            return f"{reason}; possibly an allocation beyond the {limits.memory_mb} MB address-space limit"
+        return reason
     return f"worker died with exit code {exitcode}"
 
 
@@ -244,9 +348,8 @@ class LocalExecutor:
     initializer:    picklable function run once in each worker before its first task
                     (e.g. warm up JAX); if it raises, that worker's tasks end "error".
     worker_env:     optional `index -> env` for per-worker settings (CUDA_VISIBLE_DEVICES).
-    memory_limit_mb: optional RLIMIT_AS per worker (an allocation beyond it raises
-                    MemoryError inside the task). Leave None with GPUs: drivers reserve
-                    huge virtual address ranges.
+    limits:         per-task resource limits (see `Limits`): address space and CPU time.
+    memory_limit_mb: shorthand for `limits=Limits(memory_mb=...)` (kept for callers of old).
     startup_timeout_s: a worker must be ready (imports + initializer) within this time.
 
     The driver is single-threaded: call submit/results/shutdown from one thread.
@@ -262,6 +365,7 @@ class LocalExecutor:
         initializer: Callable[[], None] | None = None,
         *,
         worker_env: Callable[[int], Mapping[str, str]] | None = None,
+        limits: Limits | None = None,
         memory_limit_mb: int | None = None,
         startup_timeout_s: float = 300.0,
     ) -> None:
@@ -278,7 +382,10 @@ class LocalExecutor:
         self.startup_timeout_s = float(startup_timeout_s)
         self._env = dict(env or {})
         self._worker_env = worker_env
-        self._memory_limit_mb = memory_limit_mb
+        limits = limits or Limits()
+        if memory_limit_mb is not None:
+            limits = Limits(memory_mb=memory_limit_mb, cpu_time_s=limits.cpu_time_s)
+        self.limits = limits
         self._owns_scratch = scratch_root is None
         root = Path(tempfile.mkdtemp(prefix="evolve-scratch-")) if scratch_root is None else Path(scratch_root)
         root.mkdir(parents=True, exist_ok=True)
@@ -390,7 +497,7 @@ class LocalExecutor:
         extra["EVOLVE_WORKER"] = str(index)
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, self._blob, str(self.scratch_root), self._memory_limit_mb),
+            args=(child_conn, self._blob, str(self.scratch_root), self.limits),
             name=f"evolve-worker-{index}",
             daemon=False,  # tasks may start processes of their own
         )
@@ -516,10 +623,11 @@ class LocalExecutor:
         if worker.process.is_alive():  # pipe gone but the process lingers: finish it
             worker.process.kill()
             worker.process.join(timeout=5.0)
-        reason = exit_reason(worker.process.exitcode)
+        reason = exit_reason(worker.process.exitcode, self.limits)
         if worker.task is not None:
             task, worker.task = worker.task, None
-            self._finish(task, "crash", reason=reason, worker=worker.index)
+            over_cpu = worker.process.exitcode == -signal.SIGXCPU and self.limits.cpu_time_s
+            self._finish(task, "timeout" if over_cpu else "crash", reason=reason, worker=worker.index)
         elif worker.ready:
             log.warning("idle worker %d died: %s; restarting it", worker.index, reason)
         else:

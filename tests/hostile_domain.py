@@ -1,32 +1,75 @@
 """Test-only: the numeric domain plus baselines that fail in every way a real evaluation can.
 
-x[0] picks the failure: 0.01 -> non-finite score (EvaluationError), 0.02 -> the worker process
-dies (os._exit), 0.03 -> it hangs past the time limit. Every evaluation is appended to the file
-named by $EVOLVE_TEST_LOG so tests can see what actually ran (and that nothing ran twice).
+x[0] picks the failure (see HOSTILE): a non-finite score (EvaluationError), the worker process exiting
+or being killed by a signal, a hang past the wall-clock limit, a busy loop past the CPU-time limit,
+runaway memory, a "huge model" whose JAX buffers cannot be allocated, a result that cannot be pickled,
+an exception with a gigantic message. `hostile: true` adds the first three baselines (nan, crash, hang);
+a list of names picks any of them. Every evaluation is appended to the file named by $EVOLVE_TEST_LOG
+so tests can see what actually ran (and that nothing ran twice).
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import time
 from typing import Any, Mapping
 
 from domains.base import Budget, EvaluationError, Metrics
 from tests.numeric_domain import NumericDomain, Vector
 
+# name -> x[0] of its baseline genome
+HOSTILE: dict[str, float] = {"nan": 0.01, "crash": 0.02, "hang": 0.03, "memory": 0.04, "cpu": 0.05, "segv": 0.06,
+                             "unpicklable": 0.07, "huge_message": 0.08, "huge_model": 0.09, "sigkill": 0.10}
+CLASSIC = ("nan", "crash", "hang")
+
+
+def misbehave(kind: str) -> Any:
+    """Do the named bad thing (shared by the domain and the executor tests)."""
+    if kind == "nan":
+        raise EvaluationError("non-finite loss at step 3")
+    if kind == "crash":
+        os._exit(7)
+    if kind == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "segv":
+        ctypes.string_at(0)  # a null-pointer read: SIGSEGV
+    if kind == "hang":
+        time.sleep(3600)
+    if kind == "cpu":
+        while True:
+            pass
+    if kind == "memory":
+        import numpy as np
+
+        hoard = []
+        while True:  # address space grows without bound (pages left untouched to spare the test machine)
+            hoard.append(np.zeros(32 << 20))
+    if kind == "huge_model":
+        import jax.numpy as jnp
+
+        layers = [jnp.ones((1 << 17, 1 << 17), jnp.float32)]  # one 64 GiB weight matrix
+        return float(layers[0].sum())
+    if kind == "unpicklable":
+        return lambda: None
+    if kind == "huge_message":
+        raise EvaluationError("x" * 50_000_000)
+    raise KeyError(kind)
+
 
 class HostileDomain(NumericDomain):
     def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
         super().__init__(cfg)
-        self.hostile = bool((cfg or {}).get("hostile", True))
+        hostile = (cfg or {}).get("hostile", True)
+        self.hostile = tuple(CLASSIC if hostile is True else (hostile or ()))
         self.delay = float((cfg or {}).get("delay_s", 0.0))
 
     def baselines(self) -> dict[str, Vector]:
         out = dict(super().baselines())
-        if self.hostile:
-            n = self.cfg.n_var
-            for name, x0 in (("nan", 0.01), ("crash", 0.02), ("hang", 0.03)):
-                out[name] = Vector((x0,) + (0.5,) * (n - 1))
+        n = self.cfg.n_var
+        for name in self.hostile:
+            out[name] = Vector((HOSTILE[name],) + (0.5,) * (n - 1))
         return out
 
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
@@ -37,11 +80,10 @@ class HostileDomain(NumericDomain):
                 fh.write(json.dumps([budget.stage, list(genome.x), budget.seed]) + "\n")
         if self.delay:
             time.sleep(self.delay)
-        x0 = genome.x[0]
-        if x0 == 0.01:
-            raise EvaluationError("non-finite loss at step 3")
-        if x0 == 0.02:
-            os._exit(7)
-        if x0 == 0.03:
-            time.sleep(3600)
+        kind = next((k for k, x0 in HOSTILE.items() if genome.x[0] == x0), None)
+        if kind is not None:
+            value = misbehave(kind)
+            metrics = super().evaluate(triple, budget, partners)
+            metrics.details = {**metrics.details, "value": value}  # e.g. a lambda: the result won't pickle
+            return metrics
         return super().evaluate(triple, budget, partners)

@@ -1,0 +1,63 @@
+"""Choosing an executor: the protocol the campaign drives, and the factory that builds one from config.
+
+Why a protocol: the campaign only submits tasks and consumes results, so `executor=local` (worker
+processes on this machine, `evolve/executor.py`) and `executor=ray` (Ray tasks on a cluster,
+`evolve/ray_executor.py`) are interchangeable. Ray is imported only when `kind: ray` is chosen.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+
+from evolve.executor import Limits, LocalExecutor, TaskResult
+
+log = logging.getLogger(__name__)
+
+KINDS = ("local", "ray")
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs `fn(payload)` tasks somewhere else; every submitted task yields exactly one TaskResult."""
+
+    def submit(self, task_id: str, payload: Any) -> None: ...
+
+    def results(self, timeout: float | None = None) -> Iterator[TaskResult]: ...
+
+    def pending(self) -> int: ...
+
+    def shutdown(self) -> None: ...
+
+
+def limits_from_config(ecfg: Mapping[str, Any], device: str = "cpu") -> Limits:
+    """The per-task resource limits of an executor config; no address-space limit on GPUs."""
+    memory = ecfg.get("memory_limit_mb")
+    if memory is not None and device == "gpu":
+        log.info("executor.memory_limit_mb=%s ignored on a GPU (CUDA reserves huge virtual ranges)", memory)
+        memory = None
+    cpu = ecfg.get("cpu_time_limit_s")
+    return Limits(memory_mb=int(memory) if memory is not None else None,
+                  cpu_time_s=float(cpu) if cpu is not None else None)
+
+
+def make_executor(ecfg: Mapping[str, Any], fn: Callable[[Any], Any], *, scratch_root: str | Path,
+                  scale: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Executor:
+    """Build the executor `ecfg["kind"]` names (conf/executor/<kind>.yaml) for running `fn`."""
+    kind = str(ecfg.get("kind", "local"))
+    scale = scale or {}
+    device = str(scale.get("device", "cpu"))
+    limits = limits_from_config(ecfg, device)
+    if kind == "local":
+        return LocalExecutor(fn, n_workers=int(ecfg.get("workers", 1)), time_limit_s=float(ecfg["time_limit_s"]),
+                             scratch_root=scratch_root, env=env, limits=limits)
+    if kind == "ray":
+        from evolve.ray_executor import RayExecutor  # imports ray: only when asked for
+
+        resources = scale.get("resources") or {}
+        return RayExecutor(fn, address=ecfg.get("address"), num_cpus=ecfg.get("num_cpus"),
+                           num_gpus=ecfg.get("num_gpus"), task_cpus=float(resources.get("cpus_per_task", 1)),
+                           task_gpus=float(resources.get("gpus_per_task", 0)),
+                           max_retries=int(ecfg.get("max_retries", 1)), time_limit_s=float(ecfg["time_limit_s"]),
+                           limits=limits, scratch_root=scratch_root, env=env)
+    raise ValueError(f"unknown executor kind {kind!r}; choose one of: {', '.join(KINDS)}")
