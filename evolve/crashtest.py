@@ -1,0 +1,343 @@
+"""Kill-and-resume harness: SIGKILL a tiny campaign at random moments, resume it, check nothing was lost.
+
+    python -m evolve.crashtest --trials 20            # from a checkout (the numeric test domain)
+    python -m evolve.crashtest --trials 3 --kills 3 --cycles 3 --workdir /tmp/crash
+    python -m evolve.crashtest --trials 2 --domain arch   # a real domain: KB checks only (see below)
+
+Why: the knowledge base promises that a campaign killed at any instant resumes with no finished
+evaluation lost and none run twice. This harness tests the promise the hard way. Each trial starts
+`python -m evolve` on a fresh run directory, SIGKILLs it (driver first, then its whole process group,
+like a machine losing power) after a random delay, `--kills` times, then resumes it to the end and checks:
+
+- every evaluation recorded at each kill is still there, unchanged (nothing lost);
+- no evaluation recorded at a kill ran again afterwards, and at most one in-flight evaluation per
+  worker was re-run per kill (from the log the numeric domain writes per evaluation it starts);
+- `PRAGMA integrity_check` and the knowledge base's invariants (one evaluation per candidate, domain
+  and seed; planned markers for every planned candidate; settled candidates consistent with their
+  evaluations; nothing pending after the last cycle; seeds from the stage's seed list);
+- the final set of evaluations (keys, status, score) equals an uninterrupted run's with the same seed
+  (the numeric domain is deterministic; real domains measure time, so their promotions may differ and
+  only the other checks apply).
+
+Exit status 0 when every trial passes. Random kill moments come from `--seed`, so a failure repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMERIC_PLUGIN = "tests.hostile_domain:HostileDomain"
+PHASE_OF_STAGE = {"isolated": "design", "cross": "cross", "full": "full"}
+
+EvalKey = tuple[str, str, int]  # (candidate, domain, seed)
+
+
+# --------------------------------------------------------------------------------------
+# Reading a knowledge base (plain sqlite: the harness must not depend on what it checks)
+# --------------------------------------------------------------------------------------
+def read_evaluations(kb_path: Path) -> dict[EvalKey, tuple[str, float | None]]:
+    """(candidate, domain, seed) -> (status, score) of every recorded evaluation; {} before the KB exists."""
+    if not kb_path.exists() or kb_path.stat().st_size == 0:
+        return {}
+    con = sqlite3.connect(kb_path, timeout=30)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "evaluations" not in tables:
+            return {}
+        rows = con.execute("SELECT candidate, domain, seed, status, score FROM evaluations").fetchall()
+    finally:
+        con.close()
+    return {(c, d, int(s)): (st, sc) for c, d, s, st, sc in rows}
+
+
+def log_keys(kb_path: Path, keys: set[EvalKey]) -> dict[EvalKey, str]:
+    """Each evaluation key as the numeric domain's log line ([stage, x, seed] in JSON)."""
+    con = sqlite3.connect(kb_path, timeout=30)
+    try:
+        cands = {cid: (stage, json.loads(triple)) for cid, stage, triple in
+                 con.execute("SELECT id, stage, triple FROM candidates")}
+        genomes = {gid: json.loads(js) for gid, js in con.execute("SELECT id, json FROM genomes")}
+    finally:
+        con.close()
+    out = {}
+    for cid, dom, seed in keys:
+        stage, triple = cands[cid]
+        out[(cid, dom, seed)] = json.dumps([stage, list(genomes[triple[dom]]), seed])
+    return out
+
+
+def invariant_errors(kb_path: Path, *, complete: bool) -> list[str]:
+    """Cross-table invariants a resumable knowledge base keeps at every instant (and, once the
+    campaign is complete, that nothing is left pending)."""
+    from evolve.knowledge import KnowledgeBase
+    from evolve.stages import stage_specs
+
+    con = sqlite3.connect(kb_path, timeout=30)
+    try:
+        meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+        campaign = meta.get("campaign", "")
+    finally:
+        con.close()
+    kb = KnowledgeBase(kb_path, campaign)
+    try:
+        errors = list(kb.integrity_errors())
+        db = kb._db
+        dup = db.execute("SELECT candidate, domain, seed, COUNT(*) FROM evaluations "
+                         "GROUP BY candidate, domain, seed HAVING COUNT(*) > 1").fetchall()
+        errors += [f"evaluation {tuple(r[:3])} recorded {r[3]} times" for r in dup]
+        cfg = kb.get_meta("config")
+        specs = stage_specs(cfg["scale"]) if cfg else {}
+        seed = int(cfg["seed"]) if cfg else 0
+        names = list(cfg["domains"]) if cfg else []
+        cycles_done = int(kb.get_meta("cycles_done", 0))
+        analysed = {a["cycle"] for a in kb.analyses()}
+        for c in range(cycles_done):
+            for phase in ("design", "cross", "full"):
+                if not kb.get_meta(f"planned:{c}:{phase}", False):
+                    errors.append(f"cycle {c} counted as done but phase {phase} was never planned")
+            if c not in analysed:
+                errors.append(f"cycle {c} counted as done but has no analysis")
+        for cand in kb.candidates():
+            marker = f"planned:{cand.cycle}:{PHASE_OF_STAGE[cand.stage]}"
+            if not kb.get_meta(marker, False):
+                errors.append(f"candidate {cand.id} exists without its plan marker {marker}")
+            evs = kb.evaluations(cand.id)
+            if cand.stage in specs:
+                allowed = set(specs[cand.stage].seed_list(seed))
+                stray = sorted({e.seed for e in evs} - allowed)
+                if stray:
+                    errors.append(f"candidate {cand.id} has evaluations with seeds {stray} outside its stage's")
+            need = ([cand.focus] if cand.focus in names else names)
+            n_needed = len(need) * (specs[cand.stage].seeds if cand.stage in specs else 1)
+            bad = [e for e in evs if e.status != "ok"]
+            if cand.status == "invalid" and evs:
+                errors.append(f"invalid candidate {cand.id} has evaluations")
+            if cand.status == "done" and (bad or len(evs) != n_needed):
+                errors.append(f"done candidate {cand.id} has {len(evs)}/{n_needed} evaluations, {len(bad)} failed")
+            if cand.status == "failed" and not bad:
+                errors.append(f"failed candidate {cand.id} has no failed evaluation")
+            if complete and cand.status == "pending":
+                errors.append(f"candidate {cand.id} still pending after the last cycle")
+    finally:
+        kb.close()
+    return errors
+
+
+# --------------------------------------------------------------------------------------
+# Running the campaign
+# --------------------------------------------------------------------------------------
+@dataclass
+class Setup:
+    cycles: int = 2
+    seed: int = 0
+    domain: str | None = None  # None = the numeric test domain; else a real one (arch, rl, data, all)
+    delay_s: float = 0.05  # numeric domain: seconds per evaluation (so kills land mid-evaluation too)
+    tracking: bool = False
+    extra: list[str] = field(default_factory=list)
+
+    def command(self, run_dir: Path, workdir: Path) -> list[str]:
+        args = [sys.executable, "-m", "evolve", f"hydra.run.dir={run_dir}", f"campaign.cycles={self.cycles}",
+                f"seed={self.seed}", "llm=none", "progress=false"]
+        if self.tracking:
+            args.append(f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}")
+        else:
+            args.append("tracking.enabled=false")
+        if self.domain is None:
+            args += [f"+domains.numeric.plugin={NUMERIC_PLUGIN}", "+domains.numeric.hostile=false",
+                     "+domains.numeric.n_var=5", f"+domains.numeric.delay_s={self.delay_s}",
+                     "+domains.numeric.scales={tiny: {}}"]
+        else:
+            args += [f"+domain={self.domain}", "scale=tiny"]
+        return args + list(self.extra)
+
+
+def _env(log: Path) -> dict[str, str]:
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "EVOLVE_TEST_LOG": str(log), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def start(setup: Setup, run_dir: Path, workdir: Path, log: Path) -> subprocess.Popen:
+    out = open(workdir / f"{run_dir.name}.out", "a")
+    return subprocess.Popen(setup.command(run_dir, workdir), cwd=ROOT, env=_env(log), stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver, then anything left in its process group (its workers)."""
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    time.sleep(0.2)
+
+
+def run_to_end(setup: Setup, run_dir: Path, workdir: Path, log: Path, timeout_s: float) -> tuple[int, float]:
+    t0 = time.monotonic()
+    proc = start(setup, run_dir, workdir, log)
+    try:
+        code = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        code = -1
+    return code, time.monotonic() - t0
+
+
+# --------------------------------------------------------------------------------------
+# One trial
+# --------------------------------------------------------------------------------------
+@dataclass
+class TrialResult:
+    trial: int
+    kills: list[float]  # seconds after start at which each kill landed
+    recorded_at_kills: list[int]  # evaluations in the knowledge base at each kill
+    evaluations: int
+    reruns: int
+    errors: list[str]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: int, span_s: float,
+          reference: dict[EvalKey, tuple[str, float | None]] | None, workers: int, timeout_s: float) -> TrialResult:
+    t_start = time.monotonic()
+    run_dir = workdir / f"trial-{index:03d}"
+    log = workdir / f"trial-{index:03d}.log"
+    kb_path = run_dir / "knowledge.db"
+    errors: list[str] = []
+    snapshots: list[tuple[int, dict]] = []  # (log lines at the kill, evaluations at the kill)
+    landed: list[float] = []
+    for _ in range(kills):
+        delay = rng.uniform(0.0, span_s)
+        proc = start(setup, run_dir, workdir, log)
+        try:
+            proc.wait(timeout=delay)
+            break  # it finished before this kill: the rest of the trial is the resume check
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            landed.append(round(delay, 2))
+        lines = len(log.read_text().splitlines()) if log.exists() else 0
+        snapshot = read_evaluations(kb_path)
+        snapshots.append((lines, snapshot))
+        if kb_path.exists() and kb_path.stat().st_size:
+            errors += [f"after kill {len(landed)}: {e}" for e in invariant_errors(kb_path, complete=False)]
+    code, _ = run_to_end(setup, run_dir, workdir, log, timeout_s)
+    if code != 0:
+        tail = (workdir / f"{run_dir.name}.out").read_text()[-1500:]
+        return TrialResult(index, landed, [len(s) for _, s in snapshots], 0, 0,
+                           [f"resumed run exited with {code}:\n{tail}"],
+                           time.monotonic() - t_start)
+    final = read_evaluations(kb_path)
+    for k, (lines, snap) in enumerate(snapshots, 1):
+        lost = [key for key in snap if key not in final]
+        changed = [key for key in snap if key in final and final[key] != snap[key]]
+        if lost:
+            errors.append(f"kill {k}: {len(lost)} recorded evaluations lost, e.g. {lost[0]}")
+        if changed:
+            errors.append(f"kill {k}: {len(changed)} recorded evaluations changed, e.g. {changed[0]}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if not summary.get("complete"):
+        errors.append(f"summary says the campaign is incomplete: cycles_done={summary.get('cycles_done')}")
+    errors += invariant_errors(kb_path, complete=True)
+    reruns = 0
+    if setup.domain is None:
+        ran = log.read_text().splitlines() if log.exists() else []
+        as_line = log_keys(kb_path, set(final))
+        counts = Counter(ran)
+        reruns = sum(n - 1 for n in counts.values())
+        if reruns > len(landed) * workers:
+            errors.append(f"{reruns} evaluations ran more than once, but only {len(landed)} kills x {workers} "
+                          "worker(s) were in flight")
+        for k, (lines, snap) in enumerate(snapshots, 1):
+            again = {as_line[key] for key in snap if key in as_line} & set(ran[lines:])
+            if again:
+                errors.append(f"kill {k}: {len(again)} evaluations recorded before the kill ran again, "
+                              f"e.g. {sorted(again)[0]}")
+        missing = set(as_line.values()) - set(ran)
+        if missing:
+            errors.append(f"{len(missing)} recorded evaluations never ran, e.g. {sorted(missing)[0]}")
+    if reference is not None and final != reference:
+        only_ref = sorted(set(reference) - set(final))[:1]
+        only_here = sorted(set(final) - set(reference))[:1]
+        diff = [k for k in final if k in reference and final[k] != reference[k]][:1]
+        errors.append(f"evaluations differ from the uninterrupted run ({len(final)} vs {len(reference)}): "
+                      f"missing {only_ref}, extra {only_here}, different {diff}")
+    return TrialResult(index, landed, [len(s) for _, s in snapshots], len(final), reruns, errors,
+                       time.monotonic() - t_start)
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="SIGKILL a tiny campaign at random moments, resume, check the KB.")
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial before the final resume")
+    p.add_argument("--cycles", type=int, default=2, help="campaign.cycles of the tiny campaign")
+    p.add_argument("--seed", type=int, default=0, help="seeds the kill moments (and the campaign)")
+    p.add_argument("--domain", default=None, help="a real domain (arch, rl, data, all) instead of the numeric one")
+    p.add_argument("--delay", type=float, default=0.05, help="numeric domain: seconds per evaluation")
+    p.add_argument("--tracking", action="store_true", help="also write MLflow (slower starts)")
+    p.add_argument("--workdir", default=None, help="where run directories go (default: a temp dir, removed on success)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take before it counts as hung")
+    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = p.parse_args(argv)
+    if args.trials < 1 or args.kills < 1:
+        p.error("--trials and --kills must be >= 1")
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="evolve-crashtest-")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup = Setup(cycles=args.cycles, seed=args.seed, domain=args.domain, delay_s=args.delay,
+                  tracking=args.tracking, extra=args.overrides)
+    workers = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("executor.workers=")), 1)
+    print(f"crashtest: {args.trials} trials x {args.kills} kills, {args.cycles}-cycle campaign on "
+          f"{args.domain or 'the numeric test domain'}, work dir {workdir}", flush=True)
+    code, ref_s = run_to_end(setup, workdir / "reference", workdir, workdir / "reference.log", args.timeout)
+    if code != 0:
+        print(f"the uninterrupted reference run failed (exit {code}); see {workdir / 'reference.out'}")
+        return 2
+    reference = read_evaluations(workdir / "reference" / "knowledge.db") if args.domain is None else None
+    print(f"reference run: {len(read_evaluations(workdir / 'reference' / 'knowledge.db'))} evaluations "
+          f"in {ref_s:.1f} s; kills land uniformly in [0, {ref_s:.1f}] s after each start", flush=True)
+    rng = random.Random(args.seed)
+    results = []
+    for i in range(args.trials):
+        r = trial(i, setup, workdir, rng, args.kills, ref_s, reference, workers, args.timeout)
+        results.append(r)
+        verdict = "ok" if r.ok else "FAILED"
+        print(f"trial {i:3d}: {verdict:6s} kills at {r.kills} s with {r.recorded_at_kills} evaluations recorded, "
+              f"{r.evaluations} at the end, "
+              f"{r.reruns} in-flight re-runs, {r.seconds:.1f} s", flush=True)
+        for e in r.errors:
+            print(f"    {e}", flush=True)
+    failed = [r for r in results if not r.ok]
+    kills = sum(len(r.kills) for r in results)
+    print(f"crashtest: {len(results) - len(failed)}/{len(results)} trials passed, {kills} kills landed, "
+          f"{sum(r.reruns for r in results)} in-flight evaluations re-run", flush=True)
+    if not failed and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
