@@ -1,0 +1,139 @@
+"""executor=ray on a real local Ray cluster (started once for the module: Ray starts slowly on 2 cores)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from evolve.campaign import Campaign
+from evolve.execution import make_executor
+from evolve.executor import Limits
+from evolve.knowledge import KnowledgeBase
+from evolve.ray_executor import RayExecutor, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def task(payload):
+    kind, arg = payload
+    if kind == "square":
+        return arg * arg
+    if kind == "raise":
+        raise ValueError(f"bad input {arg}")
+    if kind == "sleep":
+        time.sleep(arg)
+        return os.getpid()
+    if kind == "busy":
+        while True:
+            pass
+    if kind == "env":
+        return {k: os.environ.get(k) for k in arg}
+    if kind == "scratch":
+        Path("marker.txt").write_text("x")
+        return os.getcwd(), os.environ["EVOLVE_SCRATCH"], sorted(os.listdir("."))
+    if kind == "unpicklable":
+        return lambda: None
+    if kind == "pidfile":  # attempt n writes <dir>/<n>.pid; the first attempt waits to be killed
+        folder = Path(arg)
+        attempt = len(list(folder.glob("*.pid"))) + 1
+        (folder / f"{attempt}.pid").write_text(str(os.getpid()))
+        if attempt == 1:
+            time.sleep(60)
+        return attempt
+    raise KeyError(kind)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    os.environ["EVOLVE_TEST_API_KEY"] = "sk-should-not-leak"
+    try:
+        # workers import this module by the name pytest gave it (tests/ on the path) and tests.* from ROOT
+        path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
+        connect(None, num_cpus=2, env={"PYTHONPATH": path, "EVOLVE_EXTRA": "yes"})
+        yield
+    finally:
+        ray.shutdown()
+        os.environ.pop("EVOLVE_TEST_API_KEY", None)
+
+
+def run_all(ex, jobs: dict, timeout: float = 120.0) -> dict:
+    for task_id, payload in jobs.items():
+        ex.submit(task_id, payload)
+    out = {}
+    deadline = time.monotonic() + timeout
+    while ex.pending() and time.monotonic() < deadline:
+        for r in ex.results(timeout=1.0):
+            assert r.task_id not in out, "a task was reported twice"
+            out[r.task_id] = r
+    assert ex.pending() == 0, "a task was lost"
+    return out
+
+
+def test_results_failures_limits_and_isolation(cluster, tmp_path):
+    ex = RayExecutor(task, time_limit_s=8.0, max_retries=1, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path)
+    assert ex.slots() == 2
+    res = run_all(ex, {"sq": ("square", 7), "boom": ("raise", 3), "slow": ("sleep", 60), "busy": ("busy", None),
+                       "env": ("env", ["EVOLVE_TEST_API_KEY", "EVOLVE_EXTRA", "XLA_FLAGS"]),
+                       "scratch": ("scratch", None), "pickle": ("unpicklable", None)})
+    assert res["sq"].status == "ok" and res["sq"].value == 49
+    assert res["boom"].status == "error" and res["boom"].reason.startswith("ValueError: bad input 3")
+    assert res["slow"].status == "timeout" and res["slow"].reason == "timed out after 8.0 s"
+    assert res["busy"].status == "timeout" and "CPU time limit of 1 s exceeded" in res["busy"].reason
+    env = res["env"].value
+    assert env["EVOLVE_TEST_API_KEY"] is None and env["EVOLVE_EXTRA"] == "yes"
+    assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in env["XLA_FLAGS"]
+    cwd, scratch, listing = res["scratch"].value
+    assert Path(cwd).resolve() == Path(scratch).resolve() and Path(scratch).parent == tmp_path.resolve()
+    assert listing == ["marker.txt"] and not Path(scratch).exists()
+    assert res["pickle"].status == "error" and "could not be sent" in res["pickle"].reason
+    after = run_all(ex, {f"n{i}": ("square", i) for i in range(4)})  # the cluster goes on
+    assert [after[f"n{i}"].value for i in range(4)] == [0, 1, 4, 9]
+    ex.shutdown()
+    assert ray.is_initialized()  # the executor did not start this cluster, so it leaves it running
+
+
+def _kill_first_attempt(ex: RayExecutor, folder: Path) -> dict:
+    ex.submit("victim", ("pidfile", str(folder)))
+    deadline = time.monotonic() + 60
+    while not (folder / "1.pid").exists() and time.monotonic() < deadline:
+        list(ex.results(timeout=0.2))
+    os.kill(int((folder / "1.pid").read_text()), signal.SIGKILL)  # the Ray worker process dies mid-task
+    return run_all(ex, {})
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_worker_killed_mid_task_is_retried_or_failed_never_lost(cluster, tmp_path, retries):
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    ex = RayExecutor(task, time_limit_s=60.0, max_retries=retries, scratch_root=tmp_path)
+    result = _kill_first_attempt(ex, folder)["victim"]
+    if retries:
+        assert result.status == "ok" and result.value == 2  # the retry ran in a fresh worker
+    else:
+        assert result.status == "crash" and "WorkerCrashedError" in result.reason
+        assert "1 attempt" in result.reason
+
+
+@pytest.mark.slow
+def test_tiny_campaign_on_ray(cluster, tmp_path, numeric_cfg):
+    from tests.conftest import compose_config
+    from omegaconf import OmegaConf
+
+    cfg = numeric_cfg(["campaign.cycles=2", "tracking.enabled=false"], hostile=True)
+    cfg["executor"] = {**OmegaConf.to_container(compose_config(["executor=ray"]).executor), "time_limit_s": 8.0}
+    executor = make_executor(cfg["executor"], task, scratch_root=tmp_path / "probe", scale=cfg["scale"])
+    assert isinstance(executor, RayExecutor)
+    executor.shutdown()
+    summary = Campaign(cfg, tmp_path / "run", ROOT).run()
+    assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
+    assert summary["failed"] == 3 and summary["complete"]
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    reasons = " | ".join(c.reason for c in kb.candidates(status="failed"))
+    assert "non-finite loss at step 3" in reasons
+    assert "timeout: timed out after 8.0 s" in reasons
+    assert "crash: Ray worker or node lost (WorkerCrashedError) in 2 attempts" in reasons
+    assert kb.integrity_errors() == []
