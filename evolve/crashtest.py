@@ -7,7 +7,7 @@
 Why: the knowledge base promises that a campaign killed at any instant resumes with no finished
 evaluation lost and none run twice. This harness tests the promise the hard way. Each trial starts
 `python -m evolve` on a fresh run directory, SIGKILLs it (driver first, then its whole process group,
-like a machine losing power) after a random delay, `--kills` times, then resumes it to the end and checks:
+like a machine losing power) at a random moment (see `wait_for_kill_moment`), `--kills` times, then resumes it to the end and checks:
 
 - every evaluation recorded at each kill is still there, unchanged (nothing lost);
 - no evaluation recorded at a kill ran again afterwards, and at most one in-flight evaluation per
@@ -170,10 +170,15 @@ def _env(log: Path) -> dict[str, str]:
     return {**os.environ, "EVOLVE_TEST_LOG": str(log), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
+_LIVE: set[subprocess.Popen] = set()  # campaigns started and not yet reaped (killed if the harness stops)
+
+
 def start(setup: Setup, run_dir: Path, workdir: Path, log: Path) -> subprocess.Popen:
-    out = open(workdir / f"{run_dir.name}.out", "a")
-    return subprocess.Popen(setup.command(run_dir, workdir), cwd=ROOT, env=_env(log), stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(workdir / f"{run_dir.name}.out", "a") as out:
+        proc = subprocess.Popen(setup.command(run_dir, workdir), cwd=ROOT, env=_env(log), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _LIVE.add(proc)
+    return proc
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -187,6 +192,7 @@ def kill(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    _LIVE.discard(proc)
     time.sleep(0.2)
 
 
@@ -195,6 +201,7 @@ def run_to_end(setup: Setup, run_dir: Path, workdir: Path, log: Path, timeout_s:
     proc = start(setup, run_dir, workdir, log)
     try:
         code = proc.wait(timeout=timeout_s)
+        _LIVE.discard(proc)
     except subprocess.TimeoutExpired:
         kill(proc)
         code = -1
@@ -204,6 +211,39 @@ def run_to_end(setup: Setup, run_dir: Path, workdir: Path, log: Path, timeout_s:
 # --------------------------------------------------------------------------------------
 # One trial
 # --------------------------------------------------------------------------------------
+def _lines(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def wait_for_kill_moment(proc: subprocess.Popen, rng: random.Random, span_s: float, log: Path | None,
+                         n_evals: int, delay_s: float) -> bool:
+    """Wait for a random moment to kill `proc`; True if it finished first.
+
+    Half the kills land uniformly in [0, span_s] after the start (start-up, planning, analysis and
+    report writing included); the other half just after a random upcoming evaluation starts, plus a
+    jitter of up to two evaluation lengths, so that kills also land densely mid-campaign whatever
+    the start-up costs on a loaded machine. Without an evaluation log (real domains) all are timed.
+    """
+    if log is None or rng.random() < 0.5:
+        try:
+            proc.wait(timeout=rng.uniform(0.0, span_s))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    done = _lines(log)
+    target = done + rng.randint(1, max(1, n_evals - done))
+    jitter = rng.uniform(0.0, 2.0 * max(delay_s, 0.01))
+    deadline = time.monotonic() + 10.0 * span_s + 60.0
+    while _lines(log) < target and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return True
+        time.sleep(0.01)
+    try:
+        proc.wait(timeout=jitter)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
 @dataclass
 class TrialResult:
     trial: int
@@ -220,7 +260,8 @@ class TrialResult:
 
 
 def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: int, span_s: float,
-          reference: dict[EvalKey, tuple[str, float | None]] | None, workers: int, timeout_s: float) -> TrialResult:
+          reference: dict[EvalKey, tuple[str, float | None]] | None, n_reference: int, workers: int,
+          timeout_s: float) -> TrialResult:
     t_start = time.monotonic()
     run_dir = workdir / f"trial-{index:03d}"
     log = workdir / f"trial-{index:03d}.log"
@@ -229,14 +270,14 @@ def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: in
     snapshots: list[tuple[int, dict]] = []  # (log lines at the kill, evaluations at the kill)
     landed: list[float] = []
     for _ in range(kills):
-        delay = rng.uniform(0.0, span_s)
         proc = start(setup, run_dir, workdir, log)
-        try:
-            proc.wait(timeout=delay)
+        t0 = time.monotonic()
+        events = log if setup.domain is None else None
+        if wait_for_kill_moment(proc, rng, span_s, events, n_reference, setup.delay_s):
+            _LIVE.discard(proc)
             break  # it finished before this kill: the rest of the trial is the resume check
-        except subprocess.TimeoutExpired:
-            kill(proc)
-            landed.append(round(delay, 2))
+        kill(proc)
+        landed.append(round(time.monotonic() - t0, 2))
         lines = len(log.read_text().splitlines()) if log.exists() else 0
         snapshot = read_evaluations(kb_path)
         snapshots.append((lines, snapshot))
@@ -290,7 +331,23 @@ def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: in
 # --------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the trials; campaigns still running when the harness stops (Ctrl-C, SIGTERM) are killed."""
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return _main(argv)
+    finally:
+        for proc in list(_LIVE):
+            kill(proc)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(description="SIGKILL a tiny campaign at random moments, resume, check the KB.")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--kills", type=int, default=2, help="SIGKILLs per trial before the final resume")
@@ -316,13 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         print(f"the uninterrupted reference run failed (exit {code}); see {workdir / 'reference.out'}")
         return 2
-    reference = read_evaluations(workdir / "reference" / "knowledge.db") if args.domain is None else None
-    print(f"reference run: {len(read_evaluations(workdir / 'reference' / 'knowledge.db'))} evaluations "
-          f"in {ref_s:.1f} s; kills land uniformly in [0, {ref_s:.1f}] s after each start", flush=True)
+    ref_evals = read_evaluations(workdir / "reference" / "knowledge.db")
+    reference = ref_evals if args.domain is None else None
+    print(f"reference run: {len(ref_evals)} evaluations in {ref_s:.1f} s; each kill lands uniformly in "
+          f"[0, {ref_s:.1f}] s after a start, or just after a random evaluation starts", flush=True)
     rng = random.Random(args.seed)
     results = []
     for i in range(args.trials):
-        r = trial(i, setup, workdir, rng, args.kills, ref_s, reference, workers, args.timeout)
+        r = trial(i, setup, workdir, rng, args.kills, ref_s, reference, len(ref_evals), workers, args.timeout)
         results.append(r)
         verdict = "ok" if r.ok else "FAILED"
         print(f"trial {i:3d}: {verdict:6s} kills at {r.kills} s with {r.recorded_at_kills} evaluations recorded, "
