@@ -37,7 +37,7 @@ from evolve.config import ConfigError
 from evolve.execution import Executor, make_executor
 from evolve.executor import TaskResult
 from evolve.knowledge import Candidate, Evaluation, KnowledgeBase, KnowledgeBaseError
-from evolve.plugins import build_domain, domain_config
+from evolve.plugins import PluginError, build_domain, domain_config
 from evolve.progress import ProgressView
 from evolve.tracking import NullTracker, Tracker, default_tracking_uri
 from evolve.worker import run_evaluation
@@ -78,6 +78,10 @@ class Campaign:
         self.domains = {n: self._build(n, c) for n, c in self.domain_cfgs.items()}
         self.stage_specs = stages.stage_specs(scale)
         self.stages = stages.active_stages(bool(camp.get("cross_stage", True)))
+        # what workers build per stage: on a ladder each stage evaluates at its own rung's model size
+        self.stage_domain_cfgs = {
+            st: {n: self._rung_config(n, raw, scale, spec.rung) for n, raw in cfg["domains"].items()}
+            for st, spec in self.stage_specs.items()}
         self.kb_path = self.run_dir / "knowledge.db"
         self.kb = KnowledgeBase(self.kb_path, self.name)
         self._check_same_campaign()
@@ -103,6 +107,13 @@ class Campaign:
             return build_domain(name, cfg)
         except (ValueError, TypeError, OSError) as exc:
             raise ConfigError(f"domain {name!r} rejected its configuration: {exc}") from exc
+
+    @staticmethod
+    def _rung_config(name: str, raw: Mapping[str, Any], scale: Mapping[str, Any], rung: str | None) -> dict:
+        try:
+            return domain_config(raw, scale["name"], scale["device"], rung)
+        except PluginError as exc:
+            raise ConfigError(f"scale {scale['name']!r} evaluates a stage at rung {rung!r}: {exc}") from exc
 
     def _check_same_campaign(self) -> None:
         """A run directory belongs to one campaign: same domains and scale, or a clear error."""
@@ -387,7 +398,7 @@ class Campaign:
                     if (cand.id, name, seed) in done or (allowed is not None and tasks >= allowed):
                         continue
                     executor.submit(f"{cand.id}|{name}|{seed}", {
-                        "configs": self.domain_cfgs, "domain": name, "triple": triple_json,
+                        "configs": self.stage_domain_cfgs[stage], "domain": name, "triple": triple_json,
                         "stage": stage, "fraction": spec.fraction, "seed": seed})
                     tasks += 1
         by_id = {c.id: c for c in pending}

@@ -41,11 +41,29 @@ def build_domain(name: str, cfg: Mapping[str, Any]) -> Any:
     return cls(dict(cfg))
 
 
-def domain_config(raw: Mapping[str, Any], scale: str, device: str) -> dict[str, Any]:
-    """Merge a domain's settings with its budgets for `scale` (the contract in domains/base.py)."""
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
+
+
+def domain_config(raw: Mapping[str, Any], scale: str, device: str, rung: str | None = None) -> dict[str, Any]:
+    """Merge a domain's settings with its budgets for `scale` (the contract in domains/base.py), and,
+    on a ladder of scales, with the settings of one `rung` (`scales.<scale>.rungs.<rung>`, merged key
+    by key over the scale's own settings: e.g. a larger d_model for the stage that uses that rung)."""
     settings = {k: v for k, v in raw.items() if k != "scales"}
     scales = raw.get("scales") or {}
     if scale not in scales:
         raise PluginError(f"domain {raw.get('plugin')!r} has no budgets for scale {scale!r}; "
                           f"it defines: {', '.join(sorted(scales)) or 'none'}")
-    return {**settings, **dict(scales[scale]), "scale": scale, "device": device}
+    own = dict(scales[scale])
+    rungs = own.pop("rungs", None) or {}
+    merged = {**settings, **own}
+    if rung is not None:
+        if rung not in rungs:
+            raise PluginError(f"domain {raw.get('plugin')!r} has no settings for rung {rung!r} of scale {scale!r}; "
+                              f"it defines: {', '.join(sorted(rungs)) or 'none'}")
+        merged = _deep_merge(merged, rungs[rung])
+    return {**merged, "scale": scale, "device": device, **({"rung": rung} if rung is not None else {})}

@@ -24,6 +24,7 @@ class StageSpec:
     name: str
     fraction: float  # of each domain's full-stage budget
     seeds: int       # evaluation seeds; every candidate of a stage uses the same ones
+    rung: str | None = None  # ladder of scales: the model-size rung this stage evaluates at (None = one size)
 
     def seed_list(self, master_seed: int) -> list[int]:
         """Common random numbers: all candidates of a stage share seeds, so differences are real."""
@@ -35,7 +36,8 @@ def stage_specs(scale_cfg: Mapping[str, Any]) -> dict[str, StageSpec]:
     missing = [s for s in STAGES if s not in stages]
     if missing:
         raise ValueError(f"scale config lacks stages {missing}; it needs {list(STAGES)}")
-    specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"])) for s in STAGES}
+    specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"]),
+                          str(stages[s]["rung"]) if stages[s].get("rung") is not None else None) for s in STAGES}
     for spec in specs.values():
         if not 0.0 < spec.fraction <= 1.0 or spec.seeds < 1:
             raise ValueError(f"stage {spec.name}: fraction must be in (0, 1] and seeds >= 1, got {spec}")

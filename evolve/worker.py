@@ -14,12 +14,16 @@ from evolve.plugins import build_domain
 from domains.base import canonical_json
 
 _CACHE: dict[str, dict[str, Any]] = {}
+_CACHE_SIZE = 3  # one set of domains per stage: a ladder of scales evaluates each stage at its own rung
 
 
 def _domains(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     key = canonical_json(configs)
-    if key not in _CACHE:
-        _CACHE.clear()
+    if key in _CACHE:
+        _CACHE[key] = _CACHE.pop(key)  # most recently used last
+    else:
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = {name: build_domain(name, cfg) for name, cfg in configs.items()}
     return _CACHE[key]
 

@@ -64,6 +64,7 @@ class HostileDomain(NumericDomain):
         hostile = (cfg or {}).get("hostile", True)
         self.hostile = tuple(CLASSIC if hostile is True else (hostile or ()))
         self.delay = float((cfg or {}).get("delay_s", 0.0))
+        self.tag = (cfg or {}).get("tag")  # logged with each evaluation (e.g. to see which rung's config ran)
 
     def baselines(self) -> dict[str, Vector]:
         out = dict(super().baselines())
@@ -77,7 +78,8 @@ class HostileDomain(NumericDomain):
         log = os.environ.get("EVOLVE_TEST_LOG")
         if log:
             with open(log, "a") as fh:
-                fh.write(json.dumps([budget.stage, list(genome.x), budget.seed]) + "\n")
+                fh.write(json.dumps([budget.stage, list(genome.x), budget.seed] + ([self.tag] if self.tag else []))
+                         + "\n")
         if self.delay:
             time.sleep(self.delay)
         kind = next((k for k, x0 in HOSTILE.items() if genome.x[0] == x0), None)
