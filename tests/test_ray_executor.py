@@ -137,3 +137,16 @@ def test_tiny_campaign_on_ray(cluster, tmp_path, numeric_cfg):
     assert "timeout: timed out after 8.0 s" in reasons
     assert "crash: Ray worker or node lost (WorkerCrashedError) in 2 attempts" in reasons
     assert kb.integrity_errors() == []
+
+
+def test_the_engine_imports_ray_only_for_executor_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "import evolve.campaign, evolve.execution, evolve.crashtest\n"
+            "from evolve.execution import make_executor\n"
+            "try:\n    make_executor({'kind': 'ray', 'time_limit_s': 1}, print, scratch_root='/tmp')\n"
+            "except ImportError:\n    print('ray needed only now')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ray needed only now", out.stderr[-2000:]
