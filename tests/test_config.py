@@ -27,6 +27,13 @@ def test_each_domain_config_composes_with_budgets_for_every_scale():
             assert {"tiny", "small"} <= set(dcfg["scales"]), (name, dname)
 
 
+def test_ray_executor_config_resolves_and_is_checked():
+    cfg = resolve(compose_config(["+domain=arch", "executor=ray", "scale=small"]))
+    assert cfg["executor"]["kind"] == "ray" and cfg["scale"]["resources"]["gpus_per_task"] == 1
+    with pytest.raises(ConfigError, match="executor.max_retries must be >= 0"):
+        resolve(compose_config(["+domain=arch", "executor=ray", "executor.max_retries=-1"]))
+
+
 def test_unknown_choices_name_the_valid_ones():
     with pytest.raises(MissingConfigException, match="(?s)Available options.*small.*tiny"):
         compose_config(["scale=huge"])
@@ -42,6 +49,9 @@ def test_unknown_choices_name_the_valid_ones():
     ("campaign.p_pass=2", "campaign.p_pass must be a number in"),
     ("analysis.min_group=1", "min_group must be >= 2"),
     ("executor.time_limit_s=-1", "executor.time_limit_s must be > 0"),
+    ("executor.cpu_time_limit_s=0", "executor.cpu_time_limit_s must be > 0"),
+    ("executor.memory_limit_mb=-5", "executor.memory_limit_mb must be > 0"),
+    ("executor.kind=slurm", "executor.kind must be local or ray"),
 ])
 def test_bad_values_get_clear_errors(override, message):
     with pytest.raises(ConfigError, match=message):

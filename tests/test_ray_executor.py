@@ -10,7 +10,6 @@ import pytest
 import ray
 
 from evolve.campaign import Campaign
-from evolve.execution import make_executor
 from evolve.executor import Limits
 from evolve.knowledge import KnowledgeBase
 from evolve.ray_executor import RayExecutor, connect
@@ -45,6 +44,33 @@ def task(payload):
             time.sleep(60)
         return attempt
     raise KeyError(kind)
+
+
+@pytest.mark.slow
+def test_tiny_campaign_on_ray(tmp_path, numeric_cfg):
+    """The user's path: executor=ray with address null starts a local cluster sized by the config, runs the
+    campaign on it (workers import the plugin through the campaign's PYTHONPATH) and stops it at the end.
+    It runs first in this module, before the shared cluster exists."""
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_config
+
+    started_here = not ray.is_initialized()
+    cfg = numeric_cfg(["campaign.cycles=2", "tracking.enabled=false"], hostile=True)
+    ray_cfg = OmegaConf.to_container(compose_config(["executor=ray"]).executor)
+    assert ray_cfg["kind"] == "ray" and ray_cfg["address"] is None
+    cfg["executor"] = {**ray_cfg, "time_limit_s": 8.0, "num_cpus": 2}
+    summary = Campaign(cfg, tmp_path / "run", ROOT).run()
+    if started_here:
+        assert not ray.is_initialized()  # the campaign's executor started this cluster, so it stopped it
+    assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
+    assert summary["failed"] == 3 and summary["complete"]
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    reasons = " | ".join(c.reason for c in kb.candidates(status="failed"))
+    assert "non-finite loss at step 3" in reasons
+    assert "timeout: timed out after 8.0 s" in reasons
+    assert "crash: Ray worker or node lost (WorkerCrashedError) in 2 attempts" in reasons
+    assert kb.integrity_errors() == []
 
 
 @pytest.fixture(scope="module")
@@ -117,26 +143,6 @@ def test_a_worker_killed_mid_task_is_retried_or_failed_never_lost(cluster, tmp_p
         assert result.status == "crash" and "WorkerCrashedError" in result.reason
         assert "1 attempt" in result.reason
 
-
-@pytest.mark.slow
-def test_tiny_campaign_on_ray(cluster, tmp_path, numeric_cfg):
-    from tests.conftest import compose_config
-    from omegaconf import OmegaConf
-
-    cfg = numeric_cfg(["campaign.cycles=2", "tracking.enabled=false"], hostile=True)
-    cfg["executor"] = {**OmegaConf.to_container(compose_config(["executor=ray"]).executor), "time_limit_s": 8.0}
-    executor = make_executor(cfg["executor"], task, scratch_root=tmp_path / "probe", scale=cfg["scale"])
-    assert isinstance(executor, RayExecutor)
-    executor.shutdown()
-    summary = Campaign(cfg, tmp_path / "run", ROOT).run()
-    assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
-    assert summary["failed"] == 3 and summary["complete"]
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
-    reasons = " | ".join(c.reason for c in kb.candidates(status="failed"))
-    assert "non-finite loss at step 3" in reasons
-    assert "timeout: timed out after 8.0 s" in reasons
-    assert "crash: Ray worker or node lost (WorkerCrashedError) in 2 attempts" in reasons
-    assert kb.integrity_errors() == []
 
 
 def test_the_engine_imports_ray_only_for_executor_ray():
