@@ -216,10 +216,9 @@ def main(argv: list[str]) -> int:
     tables.append(ppo_vmapped(scale, agents))
     print("\n" + tables[1], flush=True)
     if args.write:
-        import bench_ppo
         import benchlib
 
-        benchlib.append_section(f"GPU proxies ({scale}, {platform})", "bench_gpu.py", argv, bench_ppo._machine(),
+        benchlib.append_section(f"GPU proxies ({scale}, {platform})", "bench_gpu.py", argv, benchlib.jax_machine(),
                                 "\n\n".join(tables))
     return 0
 
