@@ -25,7 +25,7 @@ from scipy import stats
 from domains.base import genome_id
 from evolve.ablation.runs import AblationError, load_runs
 from evolve.campaign import candidate_id
-from evolve.executor import LocalExecutor
+from evolve.execution import make_executor
 from evolve.knowledge import Evaluation, KnowledgeBase
 from evolve.plugins import build_domain
 from evolve.worker import run_evaluation
@@ -182,8 +182,8 @@ def _evaluate(kb: KnowledgeBase, cfgs: Mapping[str, Any], triples: Mapping[str, 
                   for d in cfgs for s in seeds if (cid, d, s) not in done]
     if not tasks:
         return  # resumed after everything was measured: no worker to start
-    pool = LocalExecutor(run_evaluation, n_workers=int(executor_cfg["workers"]),
-                         time_limit_s=float(executor_cfg["time_limit_s"]), scratch_root=scratch)
+    device = next((str(c.get("device", "cpu")) for c in cfgs.values()), "cpu")  # no RLIMIT_AS on GPUs
+    pool = make_executor(executor_cfg, run_evaluation, scratch_root=scratch, scale={"device": device})
     try:
         for task_id, payload in tasks:
             pool.submit(task_id, payload)
