@@ -1,12 +1,9 @@
-"""The LDEA loop end to end on a fast numeric domain: stages, failures, summary, resume."""
+"""The LDEA loop end to end on a fast numeric domain: stages, failures, summary, resume (SIGKILL at random
+moments: tests/test_crashtest.py)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -49,43 +46,6 @@ def test_rerun_with_more_cycles_resumes_without_repeating(tmp_path, numeric_cfg,
     assert len(lines) > len(first)
     assert not [k for k, n in Counter(lines).items() if n > 1], "an evaluation ran twice"
     assert summary["cycles_done"] == 3
-
-
-def _run_cli(run_dir: Path, tmp_path: Path, cycles: int, env: dict) -> subprocess.Popen:
-    plugin = "tests.hostile_domain:HostileDomain"
-    args = [sys.executable, "-m", "evolve", f"hydra.run.dir={run_dir}", f"campaign.cycles={cycles}",
-            "llm=none", "progress=false", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            f"+domains.numeric.plugin={plugin}", "+domains.numeric.hostile=false",
-            "+domains.numeric.delay_s=0.2", "+domains.numeric.scales={tiny: {}}"]
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-@pytest.mark.slow
-def test_sigkill_and_resume_loses_and_repeats_nothing(tmp_path):
-    """Kill the driver with SIGKILL mid-campaign, twice, then resume to the end."""
-    log, run_dir = tmp_path / "evals.log", tmp_path / "run"
-    env = {**os.environ, "EVOLVE_TEST_LOG": str(log), "PYTHONPATH": str(ROOT)}
-    for wait_lines in (4, 12):
-        proc = _run_cli(run_dir, tmp_path, 3, env)
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if log.exists() and len(log.read_text().splitlines()) >= wait_lines:
-                break
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    before = sqlite3.connect(run_dir / "knowledge.db").execute(
-        "SELECT candidate, domain, seed, score FROM evaluations ORDER BY id").fetchall()
-    proc = _run_cli(run_dir, tmp_path, 3, env)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
-    kb = sqlite3.connect(run_dir / "knowledge.db")
-    after = kb.execute("SELECT candidate, domain, seed, score FROM evaluations ORDER BY id").fetchall()
-    assert after[: len(before)] == before, "a finished evaluation was lost or changed"
-    runs = Counter(log.read_text().splitlines())
-    # only an evaluation in flight at a kill may have run twice (at most one per kill, one worker)
-    assert sum(n - 1 for n in runs.values()) <= 2
-    assert json.loads((run_dir / "summary.json").read_text())["cycles_done"] == 3
 
 
 def test_foreign_or_corrupt_knowledge_base_is_refused_untouched(tmp_path):
