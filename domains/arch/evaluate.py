@@ -155,7 +155,7 @@ def evaluate(g: ArchGenome, cfg: Mapping[str, Any], budget: Any, corpus: Any) ->
     import jax
 
     enable_compile_cache(cfg)
-    check = dynamic_check(g, cfg, seed=int(budget.seed))
+    check = dynamic_check(g, cfg, seed=0)  # a property of the architecture: one compiled check serves every seed
     if not check.ok:
         raise EvaluationError(f"dynamic check failed: {check.reason}")
     k_lm, k_rec = jax.random.split(jax.random.key(int(budget.seed)))
