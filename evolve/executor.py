@@ -336,7 +336,46 @@ def _shutdown_all() -> None:
         executor.shutdown()
 
 
-class LocalExecutor:
+class ResultQueue:
+    """The result side every executor shares: finished results wait in `_done` until yielded once;
+    `_known` holds the ids submitted and not yet yielded; the executor's own `_poll(timeout)` moves
+    finished work into `_done`."""
+
+    _done: collections.deque[TaskResult]
+    _known: set[str]
+    _closed: bool
+
+    def _poll(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
+        """Yield each finished task once, as soon as it finishes, until none is pending.
+
+        `timeout` bounds the wait for the *next* result: when it passes with nothing
+        finished, the iterator ends quietly (tasks stay pending; call again later). A
+        consumer that stops iterating early loses nothing either.
+        """
+        while True:
+            if self._done:
+                result = self._done.popleft()
+                self._known.discard(result.task_id)
+                yield result
+                continue
+            if not self._known or self._closed:
+                return
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._done:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._poll(remaining)
+
+    def pending(self) -> int:
+        """Tasks submitted whose result has not been yielded yet."""
+        return len(self._known)
+
+
+class LocalExecutor(ResultQueue):
     """A fixed number of persistent, crash-isolated worker processes running `fn(payload)`.
 
     fn:             picklable top-level function run in the worker as `fn(payload)`.
@@ -421,32 +460,6 @@ class LocalExecutor:
             return
         self._queue.append(task)
         self._dispatch()
-
-    def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
-        """Yield each finished task once, as soon as it finishes, until none is pending.
-
-        `timeout` bounds the wait for the *next* result: when it passes with nothing
-        finished, the iterator ends quietly (tasks stay pending; call again later). A
-        consumer that stops iterating early loses nothing either.
-        """
-        while True:
-            if self._done:
-                result = self._done.popleft()
-                self._known.discard(result.task_id)
-                yield result
-                continue
-            if not self._known or self._closed:
-                return
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._done:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self._poll(remaining)
-
-    def pending(self) -> int:
-        """Tasks submitted whose result has not been yielded yet."""
-        return len(self._known)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (diagnostics, tests)."""

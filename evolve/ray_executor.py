@@ -26,13 +26,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import ray
 import ray.exceptions
 
-from evolve.executor import (Limits, TaskResult, _run_task, describe_exception, environment, is_secret,
-                             set_address_space_limit, worker_environment)
+from evolve.executor import (Limits, ResultQueue, TaskResult, _run_task, describe_exception, environment,
+                             is_secret, set_address_space_limit, worker_environment)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class _Flight:
     started: float
 
 
-class RayExecutor:
+class RayExecutor(ResultQueue):
     """Runs `fn(payload)` as Ray tasks; same interface and TaskResult contract as LocalExecutor.
 
     address:      None = start a local cluster (num_cpus / num_gpus; its processes start from a
@@ -178,25 +178,6 @@ class RayExecutor:
         self._queue.append((task_id, blob))
         self._dispatch()
 
-    def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
-        """Yield each finished task once, as it finishes, until none is pending (see LocalExecutor)."""
-        while True:
-            if self._done:
-                result = self._done.popleft()
-                self._known.discard(result.task_id)
-                yield result
-                continue
-            if not self._known or self._closed:
-                return
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._done:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self._poll(remaining)
-
-    def pending(self) -> int:
-        return len(self._known)
 
     def slots(self) -> int:
         """How many tasks the cluster can run at once with this executor's per-task resources."""
