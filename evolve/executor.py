@@ -348,6 +348,20 @@ class ResultQueue:
     def _poll(self, timeout: float | None) -> None:
         raise NotImplementedError
 
+    def _accept(self, task_id: str, payload: Any) -> bytes:
+        """Check a submission and register it as pending; the payload pickled (a bad one fails here, in
+        the caller, rather than in a worker)."""
+        if self._closed:
+            raise RuntimeError("executor is shut down")
+        if task_id in self._known:
+            raise ValueError(f"task {task_id!r} is already pending")
+        try:
+            blob = pickle.dumps(payload)
+        except Exception as exc:
+            raise TypeError(f"payload of task {task_id!r} is not picklable: {exc}") from exc
+        self._known.add(task_id)
+        return blob
+
     def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
         """Yield each finished task once, as soon as it finishes, until none is pending.
 
@@ -445,15 +459,7 @@ class LocalExecutor(ResultQueue):
     # ---- public API ------------------------------------------------------------------
     def submit(self, task_id: str, payload: Any) -> None:
         """Queue a task; it starts as soon as a worker is free. Never blocks on work."""
-        if self._closed:
-            raise RuntimeError("executor is shut down")
-        if task_id in self._known:
-            raise ValueError(f"task {task_id!r} is already pending")
-        try:
-            blob = pickle.dumps(payload)
-        except Exception as exc:
-            raise TypeError(f"payload of task {task_id!r} is not picklable: {exc}") from exc
-        self._known.add(task_id)
+        blob = self._accept(task_id, payload)
         task = _Task(task_id, blob)
         if self._broken:
             self._finish(task, "crash", reason=self._broken, worker=-1)

@@ -166,15 +166,7 @@ class RayExecutor(ResultQueue):
     # ---- public API ------------------------------------------------------------------
     def submit(self, task_id: str, payload: Any) -> None:
         """Queue a task; it is dispatched as soon as the cluster has room. Never blocks on work."""
-        if self._closed:
-            raise RuntimeError("executor is shut down")
-        if task_id in self._known:
-            raise ValueError(f"task {task_id!r} is already pending")
-        try:
-            blob = pickle.dumps(payload)
-        except Exception as exc:
-            raise TypeError(f"payload of task {task_id!r} is not picklable: {exc}") from exc
-        self._known.add(task_id)
+        blob = self._accept(task_id, payload)
         self._queue.append((task_id, blob))
         self._dispatch()
 
