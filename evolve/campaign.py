@@ -407,9 +407,9 @@ class Campaign:
             finished += 1
             self._record(result, stage)
             self._finish_candidate(by_id[result.task_id.split("|")[0]], seeds)
-            self._append_hv_curve()
+            hv = self._append_hv_curve()
             self.progress.update(cycle=cycle, cycles=self.cycles, stage=stage, done=finished, total=tasks,
-                                 best=self.best_perf(), hypervolume=self.hypervolume(), note=self._note(result))
+                                 best=self.best_perf(), hypervolume=hv, note=self._note(result))
         for cand in pending:
             self._finish_candidate(cand, seeds)
         self._append_hv_history()
@@ -541,11 +541,14 @@ class Campaign:
             hist.append([n, self.hypervolume()])
             self.kb.set_meta("hv_history", hist)
 
-    def _append_hv_curve(self) -> None:
-        """[evaluations recorded, pooled hypervolume] after each result: the x-axis ablations compare at."""
+    def _append_hv_curve(self) -> float:
+        """[evaluations recorded, pooled hypervolume] after each result: the x-axis ablations compare at.
+        Returns the hypervolume, so the progress line reuses it instead of recomputing the fronts."""
+        hv = self.hypervolume()
         curve = self.kb.get_meta("hv_curve", [])
-        curve.append([self.evaluations_recorded(), self.hypervolume()])
+        curve.append([self.evaluations_recorded(), hv])
         self.kb.set_meta("hv_curve", curve)
+        return hv
 
     def best_perf(self) -> dict[str, float]:
         best: dict[str, float] = {}
