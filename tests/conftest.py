@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,18 @@ def numeric_campaign_config(tmp_path: Path, overrides: list[str] | None = None, 
 @pytest.fixture
 def numeric_cfg(tmp_path: Path):
     return lambda overrides=None, **kw: numeric_campaign_config(tmp_path, overrides, **kw)
+
+
+def run_to_completion(executor, jobs: dict, timeout: float = 120.0) -> dict:
+    """Submit every (task id -> payload) job and collect each result exactly once: a task reported twice
+    or never is a failure of the executor's contract."""
+    for task_id, payload in jobs.items():
+        executor.submit(task_id, payload)
+    out = {}
+    deadline = time.monotonic() + timeout
+    while executor.pending() and time.monotonic() < deadline:
+        for result in executor.results(timeout=1.0):
+            assert result.task_id not in out, "a task was reported twice"
+            out[result.task_id] = result
+    assert executor.pending() == 0, "a task was lost"
+    return out

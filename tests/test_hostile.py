@@ -5,7 +5,6 @@ tests/hostile_domain.py and run both bare in the executor and as genomes of a ca
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from evolve.campaign import Campaign
 from evolve.execution import limits_from_config, make_executor
 from evolve.executor import Limits, LocalExecutor
 from evolve.knowledge import KnowledgeBase
-from tests.conftest import compose_config
+from tests.conftest import compose_config, run_to_completion
 from tests.hostile_domain import HOSTILE, misbehave
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,26 +50,13 @@ def hostile_task(kind: str):
     return misbehave(kind)
 
 
-def collect(pool, jobs: dict[str, str], timeout: float = 120.0) -> dict:
-    for task_id, kind in jobs.items():
-        pool.submit(task_id, kind)
-    out = {}
-    deadline = time.monotonic() + timeout
-    while pool.pending() and time.monotonic() < deadline:
-        for result in pool.results(timeout=1.0):
-            assert result.task_id not in out, "a task was reported twice"
-            out[result.task_id] = result
-    assert pool.pending() == 0, "a task was lost"
-    return out
-
-
 def test_every_hostile_case_fails_cleanly_and_the_pool_goes_on(tmp_path):
     """All but the huge JAX model (below, under the default limits): respawns stay cheap without JAX."""
     assert set(EXPECTED) == set(HOSTILE)
     kinds = [k for k in EXPECTED if k != "huge_model"]
     with LocalExecutor(hostile_task, n_workers=2, time_limit_s=WALL_S, scratch_root=tmp_path, limits=LIMITS) as pool:
-        results = collect(pool, {kind: kind for kind in kinds})
-        after = collect(pool, {f"fine{i}": "fine" for i in range(4)})
+        results = run_to_completion(pool, {kind: kind for kind in kinds})
+        after = run_to_completion(pool, {f"fine{i}": "fine" for i in range(4)})
     for kind in kinds:
         status, fragment = EXPECTED[kind]
         r = results[kind]
@@ -91,7 +77,7 @@ def test_jax_runs_under_the_default_limits_and_a_huge_model_fails(tmp_path):
     pool = make_executor({**ecfg, "workers": 1}, hostile_task, scratch_root=tmp_path)
     with pool:
         assert isinstance(pool, LocalExecutor) and pool.limits == limits
-        results = collect(pool, {"jax": "jax", "huge_model": "huge_model", "again": "jax"})
+        results = run_to_completion(pool, {"jax": "jax", "huge_model": "huge_model", "again": "jax"})
     for name in ("jax", "again"):
         assert results[name].status == "ok" and results[name].value > 0, results[name].reason
     status, fragment = EXPECTED["huge_model"]

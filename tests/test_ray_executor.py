@@ -13,6 +13,7 @@ from evolve.campaign import Campaign
 from evolve.executor import Limits
 from evolve.knowledge import KnowledgeBase
 from evolve.ray_executor import RayExecutor, connect
+from tests.conftest import run_to_completion
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,25 +87,13 @@ def cluster():
         os.environ.pop("EVOLVE_TEST_API_KEY", None)
 
 
-def run_all(ex, jobs: dict, timeout: float = 120.0) -> dict:
-    for task_id, payload in jobs.items():
-        ex.submit(task_id, payload)
-    out = {}
-    deadline = time.monotonic() + timeout
-    while ex.pending() and time.monotonic() < deadline:
-        for r in ex.results(timeout=1.0):
-            assert r.task_id not in out, "a task was reported twice"
-            out[r.task_id] = r
-    assert ex.pending() == 0, "a task was lost"
-    return out
-
-
 def test_results_failures_limits_and_isolation(cluster, tmp_path):
     ex = RayExecutor(task, time_limit_s=8.0, max_retries=1, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path)
     assert ex.slots() == 2
-    res = run_all(ex, {"sq": ("square", 7), "boom": ("raise", 3), "slow": ("sleep", 60), "busy": ("busy", None),
-                       "env": ("env", ["EVOLVE_TEST_API_KEY", "EVOLVE_EXTRA", "XLA_FLAGS"]),
-                       "scratch": ("scratch", None), "pickle": ("unpicklable", None)})
+    res = run_to_completion(ex, {"sq": ("square", 7), "boom": ("raise", 3), "slow": ("sleep", 60),
+                                 "busy": ("busy", None),
+                                 "env": ("env", ["EVOLVE_TEST_API_KEY", "EVOLVE_EXTRA", "XLA_FLAGS"]),
+                                 "scratch": ("scratch", None), "pickle": ("unpicklable", None)})
     assert res["sq"].status == "ok" and res["sq"].value == 49
     assert res["boom"].status == "error" and res["boom"].reason.startswith("ValueError: bad input 3")
     assert res["slow"].status == "timeout" and res["slow"].reason == "timed out after 8.0 s"
@@ -116,7 +105,7 @@ def test_results_failures_limits_and_isolation(cluster, tmp_path):
     assert Path(cwd).resolve() == Path(scratch).resolve() and Path(scratch).parent == tmp_path.resolve()
     assert listing == ["marker.txt"] and not Path(scratch).exists()
     assert res["pickle"].status == "error" and "could not be sent" in res["pickle"].reason
-    after = run_all(ex, {f"n{i}": ("square", i) for i in range(4)})  # the cluster goes on
+    after = run_to_completion(ex, {f"n{i}": ("square", i) for i in range(4)})  # the cluster goes on
     assert [after[f"n{i}"].value for i in range(4)] == [0, 1, 4, 9]
     ex.shutdown()
     assert ray.is_initialized()  # the executor did not start this cluster, so it leaves it running
@@ -128,7 +117,7 @@ def _kill_first_attempt(ex: RayExecutor, folder: Path) -> dict:
     while not (folder / "1.pid").exists() and time.monotonic() < deadline:
         list(ex.results(timeout=0.2))
     os.kill(int((folder / "1.pid").read_text()), signal.SIGKILL)  # the Ray worker process dies mid-task
-    return run_all(ex, {})
+    return run_to_completion(ex, {})
 
 
 @pytest.mark.parametrize("retries", [1, 0])
