@@ -38,7 +38,7 @@ def run(scale: str, agents: list[int], envs: list[str] | None) -> str:
     from proxies.envs import make_env
     from proxies.ppo import make_train
 
-    cfg = {**benchlib.domain_config("rl", scale), "compile_cache_dir": None}
+    cfg = {**benchlib.domain_config("rl", scale), "compile_cache": False}
     if envs:
         cfg["envs"] = envs
     dom = RLDomain(cfg)

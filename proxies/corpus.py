@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from proxies.cache import cache_root
 from proxies.corpus_degrade import DEGRADED_KINDS, KINDS, degrade, vocabulary
 from proxies.corpus_sources import CLEAN_SOURCES, fingerprint, read_source
 
@@ -139,8 +140,7 @@ def token_corpus(texts: Sequence[str], heldout: Mapping[str, Sequence[str]], *,
 
 
 def cache_dir() -> str:
-    root = os.environ.get("EVOLVE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "evolve")
-    return os.path.join(root, "corpus")
+    return os.path.join(cache_root(), "corpus")
 
 
 def _split(docs: list[str], cfg: CorpusConfig) -> tuple[list[str], list[str], list[str]]:

@@ -1,9 +1,11 @@
 """Causal language-model proxy: train any NNX model on a token array, report held-out loss.
 
 Shape of the trainer (PureJaxRL style): `make_train(cfg, model_fn, train_tokens, eval_sets)`
-returns `train(key) -> {"state", "metrics"}`; the whole run (init, every optimiser step as a
-`lax.scan`, evaluation) is one jitted program, and batches are random windows sliced on
-device, so nothing crosses the host boundary mid-run. `jax.vmap(train)(keys)` trains several
+returns `train(key) -> {"state", "metrics"}`; the whole run (init, the optimiser steps as a
+`fori_loop` whose length is a runtime argument, evaluation) is one jitted program, and batches are
+random windows sliced on device, so nothing crosses the host boundary mid-run. Because the step
+count is not baked into the program, the isolated, cross and full stages of a cascade (15, 40 and
+100 steps, say) compile a genome once and share it through JAX's persistent compilation cache. `jax.vmap(train)(keys)` trains several
 seeds at once. `train` is already jitted with the token arrays passed as arguments: call it
 directly (wrapping it in another `jax.jit` would embed the corpus in the program as a constant).
 
@@ -92,14 +94,29 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- trainer
 
 
-def make_optimizer(*, lr: float, steps: int, warmup_frac: float, min_lr_frac: float, weight_decay: float,
-                   grad_clip: float) -> optax.GradientTransformation:
-    """Clip by global norm, then AdamW (b2 0.95) with linear warm-up and cosine decay;
-    weight decay only on tensors with ndim >= 2 (matrices, embeddings)."""
-    warmup = max(1, round(warmup_frac * steps))
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=lr, warmup_steps=warmup,
-        decay_steps=max(steps, warmup + 1), end_value=lr * min_lr_frac)
+def warmup_cosine(*, lr: float, steps: int | jax.Array, warmup_frac: float, min_lr_frac: float) -> optax.Schedule:
+    """Linear warm-up from 0 over max(1, round(warmup_frac * steps)) steps, then cosine decay to
+    lr * min_lr_frac at `steps` (optax's warmup_cosine_decay_schedule). `steps` may be a traced
+    value, so one compiled trainer serves every run length."""
+    steps = jnp.asarray(steps, F32)
+    warmup = jnp.maximum(1.0, jnp.round(warmup_frac * steps))
+    decay = jnp.maximum(steps, warmup + 1.0) - warmup
+
+    def schedule(count: jax.Array) -> jax.Array:
+        count = jnp.asarray(count, F32)
+        rising = lr * jnp.clip(count, 0.0, warmup) / warmup
+        cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.clip(count - warmup, 0.0, decay) / decay))
+        falling = lr * ((1.0 - min_lr_frac) * cosine + min_lr_frac)
+        return jnp.where(count < warmup, rising, falling)
+
+    return schedule
+
+
+def make_optimizer(*, lr: float, steps: int | jax.Array, warmup_frac: float, min_lr_frac: float,
+                   weight_decay: float, grad_clip: float) -> optax.GradientTransformation:
+    """Clip by global norm, then AdamW (b2 0.95) with linear warm-up and cosine decay over `steps`
+    (a Python int or a traced scalar); weight decay only on tensors with ndim >= 2 (matrices, embeddings)."""
+    schedule = warmup_cosine(lr=lr, steps=steps, warmup_frac=warmup_frac, min_lr_frac=min_lr_frac)
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)  # noqa: E731
     return optax.chain(
         optax.clip_by_global_norm(grad_clip),
@@ -119,14 +136,15 @@ def guarded_update(tx: optax.GradientTransformation, params, opt_state, grads, l
     return keep(new_params, params), keep(new_opt, opt_state), diverged
 
 
-def _optimizer(cfg: LMConfig) -> optax.GradientTransformation:
-    return make_optimizer(lr=cfg.lr, steps=cfg.steps, warmup_frac=cfg.warmup_frac, min_lr_frac=cfg.min_lr_frac,
+def _optimizer(cfg: LMConfig, steps: int | jax.Array) -> optax.GradientTransformation:
+    return make_optimizer(lr=cfg.lr, steps=steps, warmup_frac=cfg.warmup_frac, min_lr_frac=cfg.min_lr_frac,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
 
 
-def _parts(cfg: LMConfig, model_fn: ModelFn):
-    """The pure pieces of a run: init(key) -> carry, step(carry, key, tokens), evaluate."""
-    tx = _optimizer(cfg)
+def _parts(cfg: LMConfig, model_fn: ModelFn, steps: int | jax.Array):
+    """The pure pieces of a run of `steps` optimiser steps: init(key) -> carry, step(carry, key, tokens),
+    evaluate."""
+    tx = _optimizer(cfg, steps)
     span = cfg.seq_len + 1
 
     graphdef = model_graphdef(model_fn)
@@ -152,35 +170,59 @@ def _parts(cfg: LMConfig, model_fn: ModelFn):
     return init, step, evaluate
 
 
-def make_train(cfg: LMConfig, model_fn: ModelFn, train_tokens: np.ndarray,
-               eval_sets: Mapping[str, np.ndarray]) -> Callable[[jax.Array], dict]:
-    """Return `train(key) -> {"state": {"params", "rest"}, "metrics": {...}}`.
+def run_steps(step: Callable, carry: Any, key: jax.Array, steps: jax.Array, max_steps: int) -> tuple[Any, jax.Array]:
+    """`steps` optimiser steps (traced, at most `max_steps`), step i drawing `fold_in(key, i)`: the
+    loop bound is a runtime value, so runs of every length share one compiled program. Returns the
+    final carry and the losses, (max_steps,) with NaN after `steps`."""
+    def body(i, state):
+        carry, losses = state
+        carry, loss = step(carry, jax.random.fold_in(key, i))
+        return carry, losses.at[i].set(loss)
 
-    metrics: `train_loss` (steps,), `eval_loss` {set: mean loss over the fixed windows},
-    `diverged` (a non-finite loss or gradient appeared; later updates were skipped, so the
-    returned state is the last finite one). Rebuild the model with `restore(model_fn, state)`.
+    losses = jnp.full((max_steps,), jnp.nan, F32)
+    return jax.lax.fori_loop(0, jnp.minimum(steps, max_steps), body, (carry, losses))
+
+
+def checked_steps(steps: int, max_steps: int | None) -> tuple[int, int]:
+    """(steps, buffer length): the buffer defaults to `steps` and may not be shorter."""
+    max_steps = int(steps) if max_steps is None else int(max_steps)
+    if not 1 <= int(steps) <= max_steps:
+        raise ValueError(f"steps must be in [1, max_steps = {max_steps}], got {steps}")
+    return int(steps), max_steps
+
+
+def make_train(cfg: LMConfig, model_fn: ModelFn, train_tokens: np.ndarray,
+               eval_sets: Mapping[str, np.ndarray], *, max_steps: int | None = None) -> Callable[[jax.Array], dict]:
+    """Return `train(key) -> {"state": {"params", "rest"}, "metrics": {...}}` running `cfg.steps` steps.
+
+    metrics: `train_loss` (max_steps,), NaN after cfg.steps; `eval_loss` {set: mean loss over the
+    fixed windows}; `diverged` (a non-finite loss or gradient appeared; later updates were skipped,
+    so the returned state is the last finite one). Rebuild the model with `restore(model_fn, state)`.
+
+    `max_steps` (default cfg.steps) fixes the compiled program: the step count is a runtime
+    argument of `train.run(key, data, steps)`, so every stage of a cascade (any steps up to
+    `max_steps`) reuses one compilation through JAX's compilation cache.
     """
+    steps, max_steps = checked_steps(cfg.steps, max_steps)
     if np.asarray(train_tokens).shape[0] < cfg.seq_len + 1:
         raise ValueError(f"train_tokens has fewer than seq_len + 1 = {cfg.seq_len + 1} tokens")
-    init, step, evaluate = _parts(cfg, model_fn)
     data = {"train": jnp.asarray(train_tokens, jnp.int32),
             "eval": {name: jnp.asarray(eval_windows(t, cfg)) for name, t in eval_sets.items()}}
 
     @jax.jit
-    def run(key, data):
+    def run(key, data, steps):
+        init, step, evaluate = _parts(cfg, model_fn, steps)
         k_init, k_steps = jax.random.split(key)
-        carry = init(k_init)
-        carry, losses = jax.lax.scan(lambda c, k: step(c, k, data["train"]), carry,
-                                     jax.random.split(k_steps, cfg.steps))
+        carry, losses = run_steps(lambda c, k: step(c, k, data["train"]), init(k_init), k_steps, steps, max_steps)
         params, rest, _, diverged = carry
         eval_loss = {name: evaluate(params, rest, w) for name, w in data["eval"].items()}
         return {"state": {"params": params, "rest": rest},
                 "metrics": {"train_loss": losses, "eval_loss": eval_loss, "diverged": diverged}}
 
     def train(key: jax.Array) -> dict:
-        return run(key, data)
+        return run(key, data, jnp.int32(steps))
 
-    train.run, train.data = run, data  # for measure(): lower/compile with the same arguments
+    train.run, train.data, train.steps = run, data, jnp.int32(steps)  # for measure(): same arguments
     return train
 
 
@@ -204,30 +246,31 @@ def _flops(program) -> float:
 
 
 def measure(cfg: LMConfig, model_fn: ModelFn, train_tokens: np.ndarray, eval_sets: Mapping[str, np.ndarray],
-            key: jax.Array, *, peak_flops: float | None = None) -> dict:
+            key: jax.Array, *, peak_flops: float | None = None, max_steps: int | None = None) -> dict:
     """Train once and return plain-Python metrics plus cost figures.
 
-    compile_seconds / train_seconds are wall times (block_until_ready); flops_per_token is XLA's
-    cost analysis of one compiled train step divided by tokens per step (custom calls such as
-    cuDNN attention are not counted, so on GPU it undercounts attention); flops_per_token_6n
-    is the 6N parameter rule; mfu = flops_per_token * tokens_per_second / peak_flops.
+    compile_seconds / train_seconds are wall times (block_until_ready); compile_seconds is small
+    when the program came from the compilation cache (see `max_steps` in make_train);
+    flops_per_token is XLA's cost analysis of one train step divided by tokens per step (custom
+    calls such as cuDNN attention are not counted, so on GPU it undercounts attention);
+    flops_per_token_6n is the 6N parameter rule; mfu = flops_per_token * tokens_per_second / peak_flops.
     """
-    train = make_train(cfg, model_fn, train_tokens, eval_sets)
+    train = make_train(cfg, model_fn, train_tokens, eval_sets, max_steps=max_steps)
     t0 = time.perf_counter()
-    compiled = train.run.lower(key, train.data).compile()
+    compiled = train.run.lower(key, train.data, train.steps).compile()
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = jax.block_until_ready(compiled(key, train.data))
+    out = jax.block_until_ready(compiled(key, train.data, train.steps))
     train_seconds = time.perf_counter() - t0
 
-    init, step, _ = _parts(cfg, model_fn)
+    init, step, _ = _parts(cfg, model_fn, cfg.steps)
     carry = jax.eval_shape(init, key)
     step_flops = _flops(jax.jit(step).lower(carry, key, train.data["train"]))
     params = count_params(nnx.eval_shape(lambda: model_fn(nnx.Rngs(0))))
     tokens_per_second = cfg.steps * cfg.tokens_per_step / train_seconds
     m = out["metrics"]
     result = {
-        "train_loss": np.asarray(m["train_loss"]),
+        "train_loss": np.asarray(m["train_loss"])[: cfg.steps],
         "eval_loss": {k: float(v) for k, v in m["eval_loss"].items()},
         "diverged": bool(m["diverged"]),
         "compile_seconds": compile_seconds,

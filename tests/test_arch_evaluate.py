@@ -22,8 +22,8 @@ class FakeData:
     def __init__(self):
         self.calls = []
 
-    def provide(self, resource, genome, *, seed):
-        self.calls.append((resource, genome, seed))
+    def provide(self, resource, genome, *, seed, budget=None):
+        self.calls.append((resource, genome, seed, budget))
         rng = np.random.default_rng(seed)
         return TokenCorpus(train=rng.integers(0, 256, 4000).astype(np.int32),
                            heldout={"a": rng.integers(0, 256, 400).astype(np.int32)},
@@ -52,7 +52,10 @@ def test_corpus_choice():
     dom = ArchDomain({})
     data = FakeData()
     c = ev.corpus_for({"arch": "g", "data": "d"}, Budget("full", 1.0, seed=3), {"data": data}, dom.cfg)
-    assert data.calls == [("corpus", "d", 3)] and c.details == {"kept_fraction": 0.5}
+    # drawn at the full stage's token budget whatever the stage: 100 steps x 16 x 128 tokens, + 1
+    assert data.calls == [("corpus", "d", 3, 100 * 16 * 128 + 1)] and c.details == {"kept_fraction": 0.5}
+    ev.corpus_for({"arch": "g", "data": "d"}, Budget("isolated", 0.15, seed=3), {"data": data}, dom.cfg)
+    assert data.calls[1] == data.calls[0]
     default = ev.corpus_for({"arch": "g"}, Budget("full", 1.0, seed=0), {}, dom.cfg)
     assert default.vocab_size == 256 and set(default.heldout) and default.train.dtype == np.int32
 
@@ -74,7 +77,7 @@ def test_static_failure_is_a_failed_evaluation():
 def test_divergence_reports_the_step(monkeypatch):
     from proxies import lm
 
-    def fake_measure(cfg, make, train, heldout, key):
+    def fake_measure(cfg, make, train, heldout, key, **_):
         return {"diverged": True, "train_loss": np.array([3.0, 2.5, np.nan, np.nan])}
     monkeypatch.setattr(lm, "measure", fake_measure)
     dom = ArchDomain(TINY)
@@ -89,7 +92,7 @@ def test_transformer_evaluation_returns_finite_metrics():
     m = dom.evaluate({"arch": dom.baselines()["transformer"], "data": "d"}, Budget("full", 1.0, seed=1),
                      {"data": data})
     assert isinstance(m, Metrics) and math.isfinite(m.score)
-    assert data.calls == [("corpus", "d", 1)]
+    assert data.calls == [("corpus", "d", 1, 8 * 4 * 32 + 1)]
     assert m.details["lm_steps"] == 8 and m.details["recall_steps"] == 8
     assert m.score == pytest.approx(-m.details["eval_loss"] + m.details["recall_accuracy"])
     assert set(m.cost) == {"seconds", "params", "flops_per_token", "tokens_per_second"}
@@ -116,3 +119,35 @@ def test_yaml_scales_build_the_domain():
     assert small.cfg["d_model"] == 512 and ev.lm_config(small.cfg, 1.0).dtype == "bfloat16"
     ref = small.n_params(small.baselines()["transformer"])
     assert 18e6 < ref < 20e6 and small.check(small.baselines()["gated_deltanet"]).ok
+
+
+CASCADE_SCRIPT = """
+import json, os, sys
+import domains, jax
+jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+from domains.arch import ArchDomain
+from domains.base import Budget
+dom = ArchDomain(json.loads(sys.argv[2]))
+entries = []
+for stage, fraction in [("isolated", 0.15), ("cross", 0.4), ("full", 1.0)]:
+    m = dom.evaluate({"arch": dom.baselines()["deltanet"]}, Budget(stage, fraction, seed=0), {})
+    entries.append([len(os.listdir(sys.argv[1])), m.details["lm_steps"]])
+print(json.dumps(entries))
+"""
+
+
+@pytest.mark.slow
+def test_a_genome_compiles_once_for_every_stage(tmp_path):
+    """Cross and full re-evaluations of a promoted genome add nothing to the compilation cache:
+    the step count is a runtime argument of the LM and recall trainers."""
+    import json
+    import subprocess
+    import sys
+
+    cfg = {**TINY, "compile_cache": True, "lm": {**TINY["lm"], "steps": 30}, "recall": {**TINY["recall"], "steps": 30}}
+    out = subprocess.run([sys.executable, "-c", CASCADE_SCRIPT, str(tmp_path), json.dumps(cfg)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    entries = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [steps for _, steps in entries] == [4, 12, 30]
+    assert entries[0][0] >= 2 and entries[1][0] == entries[0][0] and entries[2][0] == entries[0][0]

@@ -125,3 +125,41 @@ def test_gpt_param_count_causality_and_bf16():
     np.testing.assert_allclose(changed[:, :9], logits[:, :9], atol=1e-5)
     bf16 = GPT(V, D, L, H, M, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
     np.testing.assert_allclose(bf16(tokens), logits, atol=0.05)
+
+
+@pytest.mark.parametrize("steps", [1, 7, 15, 40, 100])
+def test_schedule_matches_optax_warmup_cosine(steps):
+    from optax import warmup_cosine_decay_schedule
+
+    from proxies.lm import warmup_cosine
+
+    warmup = max(1, round(0.1 * steps))
+    ref = warmup_cosine_decay_schedule(0.0, 3e-3, warmup, max(steps, warmup + 1), 3e-4)
+    ours = warmup_cosine(lr=3e-3, steps=jnp.int32(steps), warmup_frac=0.1, min_lr_frac=0.1)
+    counts = np.arange(steps + 2)
+    np.testing.assert_allclose([float(ours(c)) for c in counts], [float(ref(c)) for c in counts], rtol=1e-5, atol=1e-9)
+
+
+def test_step_count_is_a_runtime_argument():
+    """One compiled program serves every run length up to max_steps, and a short run inside the
+    long buffer is the same run as a dedicated short trainer."""
+    short = CFG.replace(steps=12)
+    data = {"clean": TOKENS[:2000]}
+    key = jax.random.key(3)
+    roomy = make_train(short, gpt_fn, TOKENS, data, max_steps=CFG.steps)
+    exact = make_train(short, gpt_fn, TOKENS, data)
+    a, b = roomy(key)["metrics"], exact(key)["metrics"]
+    assert a["train_loss"].shape == (CFG.steps,) and b["train_loss"].shape == (12,)
+    np.testing.assert_allclose(a["train_loss"][:12], b["train_loss"], rtol=1e-5)
+    assert np.isnan(np.asarray(a["train_loss"][12:])).all()
+    np.testing.assert_allclose(a["eval_loss"]["clean"], b["eval_loss"]["clean"], rtol=1e-5)
+    longer = roomy.run(key, roomy.data, jnp.int32(30))["metrics"]["train_loss"]
+    assert np.isfinite(np.asarray(longer[:30])).all() and np.isnan(np.asarray(longer[30:])).all()
+    assert roomy.run._cache_size() == 1  # 12 and 30 steps: one trace, one compilation
+    with pytest.raises(ValueError, match="max_steps"):
+        make_train(CFG, gpt_fn, TOKENS, data, max_steps=CFG.steps - 1)
+
+
+def test_measure_returns_only_the_steps_run():
+    out = measure(CFG.replace(steps=9), gpt_fn, TOKENS, {"clean": TOKENS[:2000]}, jax.random.key(0), max_steps=40)
+    assert out["train_loss"].shape == (9,) and np.isfinite(out["train_loss"]).all()

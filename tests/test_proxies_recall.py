@@ -84,3 +84,15 @@ def test_attention_beats_short_conv_at_a_tiny_budget():
     conv = make_train(cfg, lm_fn(lambda r: B.ShortConv(D, rngs=r)))(key)["metrics"]
     assert float(attn["accuracy"]) > 0.12  # measured ~0.2 (uses the values in context)
     assert float(conv["accuracy"]) < 0.04  # chance is 1/128
+
+
+def test_step_count_is_a_runtime_argument():
+    cfg = RecallConfig.tiny().replace(steps=5, batch_size=4, eval_batches=2, seq_len=16, num_pairs=2)
+    make = lm_fn(lambda r: B.ShortConv(D, rngs=r), max_len=16)
+    roomy, exact = make_train(cfg, make, max_steps=20), make_train(cfg, make)
+    a, b = roomy(jax.random.key(1))["metrics"], exact(jax.random.key(1))["metrics"]
+    assert a["loss"].shape == (20,) and np.isnan(np.asarray(a["loss"][5:])).all()
+    np.testing.assert_allclose(a["loss"][:5], b["loss"], rtol=1e-5)
+    np.testing.assert_allclose(a["accuracy"], b["accuracy"], rtol=1e-5)
+    roomy.run(jax.random.key(1), jnp.int32(17))
+    assert roomy.run._cache_size() == 1

@@ -23,7 +23,7 @@ SMALL = {
     "d_model": 8,
     "hidden": 16,
     "random_episodes": 64,
-    "compile_cache_dir": None,
+    "compile_cache": False,
 }
 
 
@@ -84,7 +84,7 @@ def test_an_exploding_objective_is_a_failed_evaluation_with_a_reason(dom):
 @pytest.mark.slow
 def test_ppo_clip_reaches_90_percent_of_cartpole_at_the_tiny_budget():
     cfg = _domain_cfg("tiny")["rl"]
-    dom = RLDomain({**cfg, "envs": ["CartPole-v1"], "compile_cache_dir": None})
+    dom = RLDomain({**cfg, "envs": ["CartPole-v1"], "compile_cache": False})
     m = dom.evaluate({"rl": dom.baselines()["ppo_clip"]}, Budget("full", 1.0, seed=0), {})
     assert m.details["mean_return/CartPole-v1"] >= 450.0, m.details
 
@@ -96,7 +96,7 @@ def test_two_architectures_give_different_returns_on_the_memory_task():
 
     arch = ArchDomain(_domain_cfg("tiny", "arch")["arch"])
     env = "MemoryChain-bsuite:memory_length=7"
-    rl = RLDomain({**_domain_cfg("tiny")["rl"], "envs": [env], "timesteps": {env: 8192}, "seeds": 2, "compile_cache_dir": None})
+    rl = RLDomain({**_domain_cfg("tiny")["rl"], "envs": [env], "timesteps": {env: 8192}, "seeds": 2, "compile_cache": False})
     ppo = rl.baselines()["ppo_clip"]
     short = arch.parse("rms > conv(kernel=2) ; rms > mlp(expansion=4.0, activation=gelu(x)) | tied=true")
     scores = {}
@@ -109,7 +109,7 @@ def test_two_architectures_give_different_returns_on_the_memory_task():
 @pytest.mark.parametrize("scale", ["tiny", "small"])
 def test_config_builds_the_domain_at_every_scale(scale):
     cfg = _domain_cfg(scale)["rl"]
-    dom = RLDomain({**cfg, "compile_cache_dir": None})
+    dom = RLDomain({**cfg, "compile_cache": False})
     assert dom.settings.scale == scale and len(dom.settings.envs) == 3
     assert all(env in dom.settings.timesteps for env in dom.settings.envs)
     assert any("MemoryChain" in env for env in dom.settings.envs)

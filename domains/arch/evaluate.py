@@ -16,6 +16,7 @@ from domains.arch import compile as comp
 from domains.arch.checks import dynamic_check_model
 from domains.arch.genome import ArchGenome
 from domains.base import CheckResult, EvaluationError, Metrics
+from proxies.cache import enable_compile_cache
 
 
 def width(cfg: Mapping[str, Any], *, n_layers: int | None = None) -> comp.Width:
@@ -39,33 +40,27 @@ def cached_default_corpus(seed: int, max_bytes: int | None):
     return default_corpus(seed=seed, max_bytes=max_bytes)
 
 
-def enable_compile_cache(cfg: Mapping[str, Any]) -> None:
-    """Share compiled programs between worker processes and runs: the same genome at another seed
-    (or the reference at every stage) then skips XLA compilation, the largest cost at `tiny`.
-    Leaves an already configured cache alone."""
-    import os
-
-    import jax
-
-    if not cfg.get("compile_cache", True) or jax.config.jax_compilation_cache_dir:
-        return
-    root = os.environ.get("EVOLVE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "evolve")
-    path = os.path.join(root, "jax")
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
-
 def corpus_for(triple: Mapping[str, Any], budget: Any, partners: Mapping[str, Any], cfg: Mapping[str, Any]):
-    """The data partner's curated corpus when the campaign has one, else the clean default corpus."""
+    """The data partner's curated corpus when the campaign has one, else the clean default corpus.
+    A curated corpus is drawn at the full stage's training budget (repeated if the pipeline keeps
+    less, as the data domain itself trains), so its length, and the compiled program, do not depend
+    on the pipeline."""
     if "data" in partners and "data" in triple:
-        return partners["data"].provide("corpus", triple["data"], seed=int(budget.seed))
+        full = lm_config(cfg, 1.0)  # one fixed budget for every pipeline and stage: one compiled trainer
+        return partners["data"].provide("corpus", triple["data"], seed=int(budget.seed),
+                                        budget=full.steps * full.tokens_per_step + 1)
     max_bytes = cfg.get("corpus_max_bytes")
     return cached_default_corpus(int(budget.seed), None if max_bytes is None else int(max_bytes))
 
 
 def scaled_steps(steps: int, fraction: float, minimum: int) -> int:
     return max(int(minimum), int(round(float(fraction) * int(steps))))
+
+
+def full_steps(stage_cfg: Any, full_cfg: Any) -> int:
+    """The trainer's compiled step capacity: the full stage's steps (or this stage's, if longer), so
+    the isolated, cross and full evaluations of one genome share a single compilation."""
+    return max(int(stage_cfg.steps), int(full_cfg.steps))
 
 
 def lm_config(cfg: Mapping[str, Any], fraction: float):
@@ -100,7 +95,7 @@ def train_lm(g: ArchGenome, cfg: Mapping[str, Any], corpus: Any, fraction: float
 
     lcfg = lm_config(cfg, fraction)
     make = comp.model_fn(g, width(cfg), vocab_size=int(corpus.vocab_size), max_len=lcfg.seq_len)
-    out = lm.measure(lcfg, make, corpus.train, corpus.heldout, key)
+    out = lm.measure(lcfg, make, corpus.train, corpus.heldout, key, max_steps=full_steps(lcfg, lm_config(cfg, 1.0)))
     out["steps"] = lcfg.steps
     if out["diverged"]:
         step = _first_non_finite(out["train_loss"])
@@ -124,13 +119,14 @@ def train_recall(g: ArchGenome, cfg: Mapping[str, Any], fraction: float, key: An
 
     rcfg = recall_config(cfg, fraction)
     make = comp.model_fn(g, width(cfg), vocab_size=rcfg.vocab_size, max_len=rcfg.seq_len)
-    train = recall.make_train(rcfg, make)
+    train = recall.make_train(rcfg, make, max_steps=full_steps(rcfg, recall_config(cfg, 1.0)))
     t0 = time.perf_counter()
-    compiled = train.lower(key).compile()
+    compiled = train.run.lower(key, train.steps).compile()
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    m = jax.device_get(jax.block_until_ready(compiled(key))["metrics"])
+    m = jax.device_get(jax.block_until_ready(compiled(key, train.steps))["metrics"])
     seconds = time.perf_counter() - t0
+    m["loss"] = m["loss"][: rcfg.steps]
     if bool(m["diverged"]):
         step = _first_non_finite(m["loss"])
         raise EvaluationError(f"non-finite recall loss at step {step}" if step is not None
@@ -154,7 +150,8 @@ def evaluate(g: ArchGenome, cfg: Mapping[str, Any], budget: Any, corpus: Any) ->
     """Dynamic check, LM training on `corpus`, MQAR; failures raise EvaluationError."""
     import jax
 
-    enable_compile_cache(cfg)
+    if cfg.get("compile_cache", True):
+        enable_compile_cache()  # the same genome at another seed or stage (or the reference) skips compiling
     check = dynamic_check(g, cfg, seed=0)  # a property of the architecture: one compiled check serves every seed
     if not check.ok:
         raise EvaluationError(f"dynamic check failed: {check.reason}")

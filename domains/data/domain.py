@@ -164,8 +164,11 @@ class DataDomain:
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
         import jax
 
+        from proxies.cache import enable_compile_cache
         from proxies.lm import measure
 
+        if self.cfg.get("compile_cache", True):
+            enable_compile_cache()  # every stage and pipeline shares one trainer per model (see n_tokens)
         genome = triple[self.name]
         if not (ok := self.check(genome)).ok:
             raise EvaluationError(f"invalid genome: {ok.reason}")
@@ -173,8 +176,10 @@ class DataDomain:
         kept, pipeline_seconds = self.curate(genome)
         if not len(kept):
             raise EvaluationError("the curation pipeline kept no documents")
-        cfg = self.lm_config(budget.fraction)
-        n_tokens = cfg.steps * cfg.batch_size * cfg.seq_len + 1
+        cfg, full = self.lm_config(budget.fraction), self.lm_config(1.0)
+        # Every stage draws the full stage's budget and trains a prefix of it: the token array's length,
+        # and so the compiled trainer, is the same at every stage and for every pipeline.
+        n_tokens = max(cfg.steps, full.steps) * cfg.batch_size * cfg.seq_len + 1
         rng = np.random.default_rng(budget.seed)
         weights = {s: genome.weight(s) for s in raw.sources}
         try:
@@ -183,7 +188,7 @@ class DataDomain:
             raise EvaluationError(str(exc)) from exc
         eval_sets = {s: encode(raw.heldout[s]) for s in raw.sources}
         result = measure(cfg, self.model_fn(triple, partners, cfg.seq_len), tokens, eval_sets,
-                         jax.random.PRNGKey(budget.seed))
+                         jax.random.PRNGKey(budget.seed), max_steps=max(cfg.steps, full.steps))
         metrics = result["metrics"] if "metrics" in result else result
         if bool(np.asarray(metrics.get("diverged", False))):
             raise EvaluationError("LM training diverged")

@@ -43,7 +43,7 @@ class RLSettings:
     max_depth: int = 8
     reference_seed: int = 10_007  # seeds of the PPO-clip normalisation runs
     random_episodes: int = 1024
-    compile_cache_dir: str | None = None  # JAX persistent compilation cache (shared by processes)
+    compile_cache: bool = False  # JAX persistent compilation cache under $EVOLVE_CACHE/jax (shared by processes)
     scale: str = "tiny"
     device: str = "cpu"
 

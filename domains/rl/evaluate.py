@@ -12,12 +12,11 @@ Per environment of the campaign:
    the score. Random and PPO-clip returns are computed here, once per process and budget.
 
 Compiled training functions are cached per process, and across processes by JAX's persistent
-compilation cache when `compile_cache_dir` is set. The objective, every gene and the stage's
+compilation cache (`$EVOLVE_CACHE/jax`) when `compile_cache` is on. The objective, every gene and the stage's
 update count are traced inputs, so only a new environment or architecture compiles.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from typing import Any, Mapping
@@ -31,6 +30,7 @@ from domains.rl import genome as G
 from domains.rl.genome import RLGenome
 from domains.rl.program import Program, check_program, encode, run_program
 from proxies import ppo
+from proxies.cache import enable_compile_cache
 from proxies.envs import EnvSpec, make_env
 from proxies.ppo import Algo, PPOConfig, make_train, random_return
 from proxies.ppo_nets import NetworkFn, default_block, memory_network, mlp_network
@@ -52,8 +52,8 @@ def iqm(x: np.ndarray) -> float:
 
 def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
     """Train and score `genome` on every env of the settings `s` (an RLSettings)."""
-    if s.compile_cache_dir:
-        _enable_compile_cache(os.path.expanduser(s.compile_cache_dir))
+    if s.compile_cache:
+        enable_compile_cache()
     program = encode(genome.objective, s.max_nodes)
     reason = check_program(program, seed=budget.seed)
     if reason:
@@ -228,12 +228,3 @@ def training_curve(m: Mapping[str, np.ndarray]) -> np.ndarray:
         last = np.where(has[:, u], ret[:, u], last)
         out[:, u] = last
     return out.mean(0)
-
-
-def _enable_compile_cache(path: str) -> None:
-    """Share compiled executables between worker processes (only if nobody configured a cache)."""
-    if jax.config.jax_compilation_cache_dir:
-        return
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
