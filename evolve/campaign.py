@@ -104,9 +104,13 @@ class Campaign:
     def _build(name: str, cfg: Mapping[str, Any]) -> Any:
         """A domain that rejects its config (say, an unreadable user corpus) stops the run before it starts."""
         try:
-            return build_domain(name, cfg)
+            domain = build_domain(name, cfg)
         except (ValueError, TypeError, OSError) as exc:
             raise ConfigError(f"domain {name!r} rejected its configuration: {exc}") from exc
+        if getattr(domain, "name", None) != name:  # genomes are stored and looked up under the domain's name
+            raise ConfigError(f"domains.{name} builds a domain named {getattr(domain, 'name', None)!r}; "
+                              f"the config key must be the plugin's name")
+        return domain
 
     @staticmethod
     def _rung_config(name: str, raw: Mapping[str, Any], scale: Mapping[str, Any], rung: str | None) -> dict:
@@ -350,7 +354,12 @@ class Campaign:
         prev = self.stages[self.stages.index(stage) - 1]
         rows = self.stage_rows(prev)
         fresh = [r for r in rows if r.cand.cycle == cycle and not self._is_reference(r.cand)]
-        n = stages.promotion_count(len(fresh), float(self.cfg["campaign"]["p_pass"]))
+        spec = self.stage_specs[stage]
+        top_k = int(self.cfg["campaign"]["cross_top_k"])
+        triples_each = 1 if stage == "full" else max(1, top_k ** 2)
+        n = stages.promotion_count(len(fresh), float(self.cfg["campaign"]["p_pass"]),
+                                   evaluations_each=triples_each * len(self.names) * spec.seeds,
+                                   max_evaluations=spec.max_evaluations)
         with self.kb.transaction() as db:
             if n:
                 nov = self.novelty_of([r.cand.id for r in rows])
@@ -361,12 +370,11 @@ class Campaign:
                 if chosen:
                     self.kb.add_candidate(db, cid=candidate_id(stage, self.reference_triple), stage=stage,
                                           triple=self.reference_triple, focus="all", cycle=cycle)
-                top_k = int(self.cfg["campaign"]["cross_top_k"])
                 top = {d: self.top_genomes(d, top_k) for d in self.names}
                 for cand in chosen:
                     self.kb.mark_promoted(db, cand.id)
                     triples = ([cand.triple] if stage == "full" else
-                               stages.cross_triples(cand.triple, cand.focus, top, limit=max(1, top_k ** 2)))
+                               stages.cross_triples(cand.triple, cand.focus, top, limit=triples_each))
                     focus = cand.focus if len(self.names) == 1 else "all"
                     for triple in triples:
                         self.kb.add_candidate(db, cid=candidate_id(stage, triple), stage=stage, triple=triple,

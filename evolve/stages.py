@@ -25,6 +25,7 @@ class StageSpec:
     fraction: float  # of each domain's full-stage budget
     seeds: int       # evaluation seeds; every candidate of a stage uses the same ones
     rung: str | None = None  # ladder of scales: the model-size rung this stage evaluates at (None = one size)
+    max_evaluations: int | None = None  # per cycle: caps the promotions into this stage (None = no cap)
 
     def seed_list(self, master_seed: int) -> list[int]:
         """Common random numbers: all candidates of a stage share seeds, so differences are real."""
@@ -36,11 +37,17 @@ def stage_specs(scale_cfg: Mapping[str, Any]) -> dict[str, StageSpec]:
     missing = [s for s in STAGES if s not in stages]
     if missing:
         raise ValueError(f"scale config lacks stages {missing}; it needs {list(STAGES)}")
-    specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"]),
-                          str(stages[s]["rung"]) if stages[s].get("rung") is not None else None) for s in STAGES}
+    def optional(stage: str, key: str, kind):
+        value = stages[stage].get(key)
+        return None if value is None else kind(value)
+
+    specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"]), optional(s, "rung", str),
+                          optional(s, "max_evaluations", int)) for s in STAGES}
     for spec in specs.values():
         if not 0.0 < spec.fraction <= 1.0 or spec.seeds < 1:
             raise ValueError(f"stage {spec.name}: fraction must be in (0, 1] and seeds >= 1, got {spec}")
+        if spec.max_evaluations is not None and spec.max_evaluations < 1:
+            raise ValueError(f"stage {spec.name}: max_evaluations must be >= 1 or null, got {spec.max_evaluations}")
     return specs
 
 
@@ -57,9 +64,18 @@ def next_stage(stage: str) -> str | None:
     return STAGES[i + 1] if i + 1 < len(STAGES) else None
 
 
-def promotion_count(n_new: int, p_pass: float) -> int:
-    """How many of a stage's n_new fresh results move on: ceil(p_pass * n_new), at least one."""
-    return 0 if n_new <= 0 else max(1, math.ceil(p_pass * n_new))
+def promotion_count(n_new: int, p_pass: float, *, evaluations_each: int = 1,
+                    max_evaluations: int | None = None) -> int:
+    """How many of a stage's n_new fresh results move on: ceil(p_pass * n_new), at least one, and no
+    more than the next stage's per-cycle budget allows. A promoted candidate costs `evaluations_each`
+    evaluations there (its triples x the domains that score it x seeds): with three domains a triple
+    costs three times what a single-domain genome does, so a fixed budget promotes fewer of them."""
+    if n_new <= 0:
+        return 0
+    n = max(1, math.ceil(p_pass * n_new))
+    if max_evaluations is not None:
+        n = min(n, max(1, int(max_evaluations) // max(1, int(evaluations_each))))
+    return n
 
 
 def nsga_order(F: np.ndarray) -> np.ndarray:

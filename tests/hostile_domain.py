@@ -93,3 +93,9 @@ class HostileDomain(NumericDomain):
             metrics.details = {**metrics.details, "value": value}  # e.g. a lambda: the result won't pickle
             return metrics
         return super().evaluate(triple, budget, partners)
+
+
+class SecondNumericDomain(HostileDomain):
+    """The same numeric problem under another name: a second domain for multi-domain campaign tests."""
+
+    name = "other"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evolve.campaign import Campaign
+from evolve.config import ConfigError
 from evolve.knowledge import KnowledgeBase, KnowledgeBaseError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,37 @@ def test_foreign_or_corrupt_knowledge_base_is_refused_untouched(tmp_path):
     KnowledgeBase(tmp_path / "mine.db", "one").close()
     with pytest.raises(KnowledgeBaseError, match="belongs to campaign 'one'"):
         KnowledgeBase(tmp_path / "mine.db", "two")
+
+
+def _promoted(kb: KnowledgeBase, stage: str) -> int:
+    """Candidates promoted into `stage` over the campaign (a cycle may promote an earlier cycle's genome)."""
+    before = {"cross": "isolated", "full": "cross"}[stage]
+    return sum(c.promoted for c in kb.candidates(stage=before))
+
+
+def test_stage_budgets_promote_fewer_triples_when_several_domains_score_each(tmp_path, numeric_cfg):
+    """max_evaluations caps a stage's promotions per cycle in evaluations: a triple scored by two domains
+    costs twice what a one-domain genome does, so the same budget promotes half as many."""
+    caps = ["scale.stages.cross.max_evaluations=4", "scale.stages.full.max_evaluations=4", "campaign.cycles=2",
+            "campaign.p_pass=1.0", "tracking.enabled=false"]
+    one = numeric_cfg(caps, hostile=False)
+    two = numeric_cfg(caps, hostile=False)
+    two["domains"]["other"] = {**two["domains"]["numeric"], "problem": "zdt2",
+                               "plugin": "tests.hostile_domain:SecondNumericDomain"}
+    Campaign(one, tmp_path / "one", ROOT).run()
+    summary = Campaign(two, tmp_path / "two", ROOT).run()
+    kb_one = KnowledgeBase(tmp_path / "one" / "knowledge.db", one["campaign"]["name"])
+    kb_two = KnowledgeBase(tmp_path / "two" / "knowledge.db", two["campaign"]["name"])
+    # one domain (p_pass 1 would promote everything): cycle 0 has 2 fresh genomes, cycle 1 has 5, of which
+    # 4 fit (1 seed each) -> 6 into cross; 2 per cycle into full (2 seeds each)
+    assert (_promoted(kb_one, "cross"), _promoted(kb_one, "full")) == (6, 4)
+    # two domains: a triple costs 2 evaluations per seed -> 2 per cycle into cross, 1 into full
+    assert (_promoted(kb_two, "cross"), _promoted(kb_two, "full")) == (4, 2)
+    assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
+
+
+def test_a_domain_under_a_foreign_key_is_refused(tmp_path, numeric_cfg):
+    cfg = numeric_cfg(["tracking.enabled=false"], hostile=False)
+    cfg["domains"]["other"] = dict(cfg["domains"]["numeric"])  # builds a domain named "numeric"
+    with pytest.raises(ConfigError, match="domains.other builds a domain named 'numeric'"):
+        Campaign(cfg, tmp_path / "run", ROOT)

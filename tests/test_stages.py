@@ -36,3 +36,18 @@ def test_cross_triples_combine_the_focus_with_top_genomes_of_the_others():
     out = stages.cross_triples(triple, "arch", {"arch": ["a9"], "rl": ["r1", "r2"], "data": ["d1"]}, limit=10)
     assert out == [{"arch": "a1", "rl": "r1", "data": "d1"}, {"arch": "a1", "rl": "r2", "data": "d1"}]
     assert stages.cross_triples({"arch": "a1"}, "arch", {"arch": ["a2"]}, limit=4) == [{"arch": "a1"}]
+
+
+def test_promotion_count_respects_the_next_stages_evaluation_budget():
+    assert stages.promotion_count(10, 0.34, evaluations_each=1, max_evaluations=6) == 4  # p_pass binds
+    assert stages.promotion_count(10, 0.34, evaluations_each=3, max_evaluations=6) == 2  # triples x 3 domains
+    assert stages.promotion_count(10, 0.34, evaluations_each=6, max_evaluations=6) == 1  # x 2 seeds
+    assert stages.promotion_count(10, 0.34, evaluations_each=9, max_evaluations=6) == 1  # never below one
+    assert stages.promotion_count(0, 0.34, evaluations_each=1, max_evaluations=6) == 0
+    specs = stages.stage_specs({"stages": {"isolated": {"fraction": 0.1, "seeds": 1},
+                                           "cross": {"fraction": 0.3, "seeds": 1, "max_evaluations": 6},
+                                           "full": {"fraction": 1.0, "seeds": 2, "max_evaluations": None}}})
+    assert (specs["cross"].max_evaluations, specs["full"].max_evaluations) == (6, None)
+    with pytest.raises(ValueError, match="max_evaluations"):
+        stages.stage_specs({"stages": {s: {"fraction": 0.5, "seeds": 1, "max_evaluations": 0}
+                                       for s in ("isolated", "cross", "full")}})
