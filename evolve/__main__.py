@@ -29,7 +29,8 @@ def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     print(f"\nsummary:      {run_dir / 'summary.json'}\nreport:       {summary['report']}\n"
           f"knowledge:    {summary['kb_path']}\nmlflow:       {summary['mlflow_tracking_uri']} "
           f"(run {summary['mlflow_run_id']}; `make ui` to browse)\n"
-          f"evaluations:  {summary['evaluations_total']} {summary['evaluations_by_stage']}, "
+          f"evaluations:  {summary['evaluations_total']} {summary['evaluations_by_stage']} "
+          f"({summary['runs_total']} runs: one domain, one seed each), "
           f"failed {summary['failed']}, hypervolume {summary['hypervolume']:.4g}")
     return summary
 

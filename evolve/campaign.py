@@ -581,10 +581,15 @@ class Campaign:
         return ranked[:k] or [self.reference_triple[name]]
 
     def evaluation_counts(self) -> dict[str, Any]:
+        """Evaluated candidates (a triple at a stage, however many domains and seeds score it) and runs
+        (one domain's training of it at one seed: a row of the `evaluations` table)."""
         cands = self.kb.candidates()
         evaluated = [c for c in cands if c.status in ("done", "failed")]
+        stage_of = {c.id: c.stage for c in cands}
+        runs = [stage_of.get(e.candidate) for e in self.kb.evaluations()]
         return {"total": len(evaluated),
                 "by_stage": {s: sum(c.stage == s for c in evaluated) for s in STAGES},
+                "runs": len(runs), "runs_by_stage": {s: runs.count(s) for s in STAGES},
                 "failed": sum(c.status == "failed" for c in cands),
                 "invalid": sum(c.status == "invalid" for c in cands)}
 
@@ -734,6 +739,7 @@ class Campaign:
             "campaign": self.name, "domains": self.names, "scale": self.cfg["scale"]["name"],
             "cycles_done": int(self.kb.get_meta("cycles_done", 0)), "cycles": self.cycles,
             "evaluations_total": counts["total"], "evaluations_by_stage": counts["by_stage"],
+            "runs_total": counts["runs"], "runs_by_stage": counts["runs_by_stage"],
             "failed": counts["failed"], "invalid": counts["invalid"],
             "hypervolume": self.hypervolume(),
             "hypervolume_by_stage": {s: self.hypervolume(s) for s in STAGES},

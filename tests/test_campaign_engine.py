@@ -32,6 +32,9 @@ def test_campaign_uses_every_stage_and_records_failures(tmp_path, numeric_cfg):
     assert "non-finite loss at step 3" in reasons
     assert "timeout" in reasons and "crash" in reasons
     assert kb.integrity_errors() == []
+    # runs: one row per (candidate, domain, seed); the full stage's 2 seeds make them outnumber candidates
+    assert summary["runs_total"] == len(kb.evaluations()) == sum(summary["runs_by_stage"].values())
+    assert summary["runs_by_stage"]["full"] == 2 * summary["evaluations_by_stage"]["full"]
     assert summary["hypervolume"] > 0 and summary["pareto_front"]
     assert len(kb.analyses()) == 3 and kb.agenda()
     assert (tmp_path / "run" / "report.md").exists() and (tmp_path / "run" / "pareto_front.png").exists()
