@@ -14,15 +14,15 @@ def cache_root() -> str:
     return os.environ.get("EVOLVE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "evolve")
 
 
-def enable_compile_cache(path: str | None = None, *, min_compile_seconds: float = 1.0) -> None:
-    """Turn on JAX's persistent compilation cache at `path` (default `$EVOLVE_CACHE/jax`) for
-    programs that took at least `min_compile_seconds` to compile. Leaves an already configured
-    cache alone, so a caller (a test, a user's script) can point it elsewhere first."""
+def enable_compile_cache() -> None:
+    """Turn on JAX's persistent compilation cache under `$EVOLVE_CACHE/jax` for programs that took
+    at least a second to compile. Leaves an already configured cache alone, so a caller (a test, a
+    user's script) can point it elsewhere first."""
     import jax
 
     if jax.config.jax_compilation_cache_dir:
         return
-    path = os.path.expanduser(path) if path else os.path.join(cache_root(), "jax")
+    path = os.path.join(cache_root(), "jax")
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

@@ -5,9 +5,10 @@ returns `train(key) -> {"state", "metrics"}`; the whole run (init, the optimiser
 `fori_loop` whose length is a runtime argument, evaluation) is one jitted program, and batches are
 random windows sliced on device, so nothing crosses the host boundary mid-run. Because the step
 count is not baked into the program, the isolated, cross and full stages of a cascade (15, 40 and
-100 steps, say) compile a genome once and share it through JAX's persistent compilation cache. `jax.vmap(train)(keys)` trains several
-seeds at once. `train` is already jitted with the token arrays passed as arguments: call it
-directly (wrapping it in another `jax.jit` would embed the corpus in the program as a constant).
+100 steps, say) compile a genome once and share it through JAX's persistent compilation cache.
+`jax.vmap(train)(keys)` trains several seeds at once. `train` is already jitted with the token
+arrays passed as arguments: call it directly (wrapping it in another `jax.jit` would embed the
+corpus in the program as a constant).
 
 `GPT` is a plain nanoGPT-style transformer: the reference model for benchmarks and the
 default model of the data domain.

@@ -176,10 +176,11 @@ class DataDomain:
         kept, pipeline_seconds = self.curate(genome)
         if not len(kept):
             raise EvaluationError("the curation pipeline kept no documents")
-        cfg, full = self.lm_config(budget.fraction), self.lm_config(1.0)
-        # Every stage draws the full stage's budget and trains a prefix of it: the token array's length,
-        # and so the compiled trainer, is the same at every stage and for every pipeline.
-        n_tokens = max(cfg.steps, full.steps) * cfg.batch_size * cfg.seq_len + 1
+        cfg = self.lm_config(budget.fraction)
+        # Every stage draws the full stage's token budget and trains its own (shorter) run on it: the token
+        # array's length, and so the compiled trainer, is the same at every stage and for every pipeline.
+        capacity = max(cfg.steps, self.lm_config(1.0).steps)
+        n_tokens = capacity * cfg.batch_size * cfg.seq_len + 1
         rng = np.random.default_rng(budget.seed)
         weights = {s: genome.weight(s) for s in raw.sources}
         try:
@@ -188,7 +189,7 @@ class DataDomain:
             raise EvaluationError(str(exc)) from exc
         eval_sets = {s: encode(raw.heldout[s]) for s in raw.sources}
         result = measure(cfg, self.model_fn(triple, partners, cfg.seq_len), tokens, eval_sets,
-                         jax.random.PRNGKey(budget.seed), max_steps=max(cfg.steps, full.steps))
+                         jax.random.PRNGKey(budget.seed), max_steps=capacity)
         metrics = result["metrics"] if "metrics" in result else result
         if bool(np.asarray(metrics.get("diverged", False))):
             raise EvaluationError("LM training diverged")
