@@ -5,14 +5,21 @@ metric and a predicted direction: "arch genomes with has_data_dependent_decay ==
 higher perf". Evidence decides its status, never whoever proposed it:
 
 - the effect is the difference of mean perf between genomes that satisfy the predicate and
-  those that do not, with a percentile-bootstrap confidence interval, Hedges' g and a
-  two-sided Mann-Whitney p-value;
+  those that do not, with a percentile-bootstrap confidence interval (descriptive), Hedges' g
+  and a two-sided Mann-Whitney p-value (the test statistic);
 - hypotheses mined from the archive are judged only on genomes created AFTER they were
-  proposed (no double dipping); until both groups hold `min_group` such genomes they stay
-  `active`;
-- `supported` when the interval excludes 0 in the predicted direction, `refuted` when it
-  excludes 0 in the other, `retired` when plenty of evidence shows no effect (|g| < 0.2,
-  interval covering 0) or when the predicate never splits the new genomes.
+  proposed (no double dipping);
+- a hypothesis is judged only at pre-set looks: when the smaller side of its fresh sample
+  first reaches min_group * 2**k (k = 0 .. looks-1). Each look spends part of the error
+  budget (alpha spending, `look_schedule`): its p-value is divided by the share of alpha that
+  look spends, so the chance that a hypothesis without an effect is EVER rejected, over all its
+  looks, is at most the FDR level (union bound);
+- the hypotheses at a look in one cycle form one family: Benjamini-Hochberg (or
+  Benjamini-Yekutieli) over their spent p-values controls the false discovery rate of the
+  cycle's verdicts. A rejection is `supported` when the effect has the predicted sign and
+  `refuted` when it has the other; no rejection at the final look is `retired`, as is a
+  predicate that never splits the new genomes. Verdicts are final: a closed hypothesis is
+  never looked at again (another look would be another chance of error).
 
 The agenda shares the next cycle's proposals between domains in proportion to the
 progress each made recently per device-second, with a floor so no domain starves.
@@ -100,41 +107,90 @@ def compare_groups(x: Sequence[float], y: Sequence[float], confidence: float, n_
     return Evidence(len(x), len(y), effect, lo, hi, hedges_g(x, y), p)
 
 
-def judge(evidence: Evidence | None, direction: str, min_group: int) -> str:
-    """The status that the evidence supports (see module docstring)."""
-    if evidence is None or min(evidence.n_true, evidence.n_false) < min_group:
-        return "active"
-    sign = 1.0 if direction == "higher" else -1.0
-    lo, hi = sorted((sign * evidence.ci_low, sign * evidence.ci_high))
-    if lo > 0:
-        return "supported"
-    if hi < 0:
-        return "refuted"
-    if min(evidence.n_true, evidence.n_false) >= 4 * min_group and abs(evidence.hedges_g) < 0.2:
-        return "retired"
-    return "active"
+@dataclass(frozen=True)
+class LookSchedule:
+    """When hypotheses are judged and how much of the error budget each look may spend."""
+
+    sizes: tuple[int, ...]    # the smaller group's size at each look
+    spent: tuple[float, ...]  # cumulative share of alpha spent by each look (last = 1)
+
+    def index(self, n_min: int) -> int:
+        """The latest look a sample whose smaller group holds n_min genomes has reached (-1: none)."""
+        return sum(n_min >= s for s in self.sizes) - 1
+
+
+def look_schedule(min_group: int, looks: int = 4, rho: float = 1.0) -> LookSchedule:
+    """Looks at n_min = min_group * 2**k; alpha spent by look k: (n_k / n_last) ** rho (power family;
+    rho = 1 spends in proportion to the information, larger rho saves alpha for the last look)."""
+    if looks < 1 or min_group < 1:
+        raise ValueError(f"looks and min_group must be >= 1, got {looks} and {min_group}")
+    sizes = tuple(int(min_group) * 2 ** k for k in range(int(looks)))
+    return LookSchedule(sizes, tuple((s / sizes[-1]) ** float(rho) for s in sizes))
+
+
+def fdr_reject(p_values: Sequence[float], level: float, method: str = "bh") -> np.ndarray:
+    """Which of a family's hypotheses are rejected with the false discovery rate held at `level`
+    (scipy's Benjamini-Hochberg `bh`, valid under independence or positive dependence, or
+    Benjamini-Yekutieli `by`, valid under any dependence)."""
+    p = np.clip(np.asarray(p_values, float), 0.0, 1.0)
+    if p.size == 0:
+        return np.zeros(0, bool)
+    return stats.false_discovery_control(p, method=method) <= level
+
+
+def judge_cycle(hypotheses: Sequence[Mapping[str, Any]], records: Sequence[GenomeRecord], cycle: int, *,
+                min_group: int, confidence: float, n_resamples: int, looks: int = 4, fdr: float = 0.05,
+                fdr_method: str = "bh", rho: float = 1.0) -> list[dict[str, Any]]:
+    """Re-test every `active` hypothesis on the genomes created after it; the ones at a new look
+    are judged together under FDR control (see module docstring). Returns the updated rows of
+    the active hypotheses; closed ones are left as they are."""
+    schedule = look_schedule(min_group, looks, rho)
+    rows: list[dict[str, Any]] = []
+    family: list[tuple[dict[str, Any], float, Evidence, int]] = []
+    for h in hypotheses:
+        if h["status"] != "active":
+            continue
+        fresh = [r for r in records if r.domain == h["domain"] and r.cycle > h["created_cycle"]]
+        sides = [(satisfies(r.features, h["predicate"]), r.perf) for r in fresh]
+        x = [p for s, p in sides if s is True]
+        y = [p for s, p in sides if s is False]
+        row = dict(h)
+        row.update(updated_cycle=cycle, n_true=len(x), n_false=len(y), evidence=dict(h.get("evidence") or {}))
+        rows.append(row)
+        if min(len(x), len(y)) < 2:
+            if len(fresh) >= schedule.sizes[-1]:
+                row["status"] = "retired"  # the predicate no longer splits what the search produces
+                row["evidence"]["closed"] = "the predicate does not split the new genomes"
+            continue
+        ev = compare_groups(x, y, confidence, n_resamples, seed=cycle)
+        row.update(effect=ev.effect, ci_low=ev.ci_low, ci_high=ev.ci_high, p_value=ev.p_value)
+        row["evidence"].update(hedges_g=ev.hedges_g, genomes_tested=len(x) + len(y), tested_cycle=cycle)
+        k = schedule.index(min(len(x), len(y)))
+        before = float(row["evidence"].get("alpha_spent", 0.0))
+        if k < 0 or schedule.spent[k] <= before:
+            continue  # between looks: the evidence is shown, nothing is judged
+        share = schedule.spent[k] - before
+        row["evidence"].update(look=k + 1, looks=len(schedule.sizes), alpha_spent=schedule.spent[k],
+                               p_spent=min(1.0, ev.p_value / share))
+        family.append((row, row["evidence"]["p_spent"], ev, k))
+    rejected = fdr_reject([p for _, p, _, _ in family], fdr, fdr_method)
+    for (row, _, ev, k), reject in zip(family, rejected):
+        row["evidence"].update(fdr=fdr, fdr_method=fdr_method, family_size=len(family))
+        if reject and ev.effect != 0.0:
+            row["status"] = "supported" if (ev.effect > 0) == (row["direction"] == "higher") else "refuted"
+        elif k == len(schedule.sizes) - 1:
+            row["status"] = "retired"
+            row["evidence"]["closed"] = "no effect found at the final look"
+    return rows
 
 
 def evaluate_hypothesis(h: Mapping[str, Any], records: Sequence[GenomeRecord], cycle: int, *,
-                        min_group: int, confidence: float, n_resamples: int) -> dict[str, Any]:
-    """Re-test a stored hypothesis on the genomes created after it; returns the updated row."""
-    fresh = [r for r in records if r.domain == h["domain"] and r.cycle > h["created_cycle"]]
-    sides = [(satisfies(r.features, h["predicate"]), r.perf) for r in fresh]
-    x = [p for s, p in sides if s is True]
-    y = [p for s, p in sides if s is False]
-    ev = compare_groups(x, y, confidence, n_resamples, seed=cycle) if min(len(x), len(y)) >= 2 else None
-    status = judge(ev, h["direction"], min_group)
-    if ev is None and len(fresh) >= 4 * min_group:
-        status = "retired"  # the predicate no longer splits what the search produces
-    if h["status"] in ("supported", "refuted", "retired") and status == "active":
-        status = h["status"]  # a verdict stands until evidence overturns it
-    out = dict(h)
-    out.update(status=status, updated_cycle=cycle, n_true=len(x), n_false=len(y))
-    if ev is not None:
-        out.update(effect=ev.effect, ci_low=ev.ci_low, ci_high=ev.ci_high, p_value=ev.p_value,
-                   evidence={**dict(h.get("evidence") or {}), "hedges_g": ev.hedges_g,
-                             "genomes_tested": len(x) + len(y), "tested_cycle": cycle})
-    return out
+                        min_group: int, confidence: float, n_resamples: int, looks: int = 4,
+                        fdr: float = 0.05, fdr_method: str = "bh") -> dict[str, Any]:
+    """One hypothesis judged as a family of its own (closed hypotheses come back unchanged)."""
+    rows = judge_cycle([h], records, cycle, min_group=min_group, confidence=confidence,
+                       n_resamples=n_resamples, looks=looks, fdr=fdr, fdr_method=fdr_method)
+    return rows[0] if rows else dict(h)
 
 
 def mine_hypotheses(records: Sequence[GenomeRecord], domain: str, cycle: int, existing: set[str], *,
