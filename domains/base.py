@@ -68,7 +68,7 @@ class Metrics:
     """What one domain's evaluation of a triple returns (must be picklable).
 
     score:     the domain's raw figure of merit, higher is better (e.g. -held-out loss);
-               the domain's `normalise` turns it into `perf` against the reference baseline.
+               the domain's `normalise` turns it into a raw gain over the reference genome.
     cost:      measured cost; at least `seconds` (wall time of training); also `params`,
                `flops_per_token`, `env_steps`, ... as the domain knows them.
     details:   any other scalars worth logging (loss, recall accuracy, kept fractions...).
@@ -143,7 +143,9 @@ class Domain(Protocol):
         ...
 
     def normalise(self, score: float, reference_score: float) -> float:
-        """perf of a score relative to the reference baseline's score at the same budget."""
+        """Raw gain of `score` over the reference genome's score with the same partners, stage and seed, in
+        the domain's own units, 0 for the reference itself (normally `score - reference_score`). The engine
+        turns raw gains into perf in one unit shared by every domain (evolve/gain.py)."""
         ...
 
 

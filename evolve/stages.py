@@ -79,12 +79,14 @@ def promotion_count(n_new: int, p_pass: float, *, evaluations_each: int = 1,
 
 
 def nsga_order(F: np.ndarray) -> np.ndarray:
-    """Indices sorted by Pareto rank, then by crowding distance (descending): NSGA-II's preference."""
+    """Indices sorted by Pareto rank, then by crowding distance (descending): NSGA-II's preference.
+    Ties (every front's extremes have infinite crowding) go to the better first objective (perf),
+    not to whichever row came first: otherwise the domain listed first wins a promotion of one."""
     if len(F) == 0:
         return np.zeros(0, dtype=int)
     ranks = selection.pareto_ranks(F)
     crowd = selection.crowding_distances(F, ranks)
-    return np.lexsort((-crowd, ranks))
+    return np.lexsort((F[:, 0], -crowd, ranks))
 
 
 def choose_promotions(F: np.ndarray, eligible: Sequence[bool], n: int) -> list[int]:

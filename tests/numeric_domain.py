@@ -39,6 +39,7 @@ class NumericConfig:
     prob_var_c: float = 0.5  # per-variable SBX probability (pymoo default)
     eta_m: float = 20.0  # polynomial-mutation distribution index (pymoo default)
     prob_var_m: float | None = None  # per-variable mutation probability; None -> min(0.5, 1/n_var)
+    score_scale: float = 1.0  # raw score = -f2 x score_scale (units must not matter to the engine)
 
     @classmethod
     def tiny(cls) -> "NumericConfig":
@@ -151,7 +152,7 @@ class NumericDomain:
 
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Domain]) -> Metrics:
         f1, f2 = self.objectives(triple[self.name].array)[0][:2]
-        return Metrics(score=-float(f2), cost={"seconds": float(f1)},
+        return Metrics(score=-float(f2) * self.cfg.score_scale, cost={"seconds": float(f1)},
                        details={"f1": float(f1), "f2": float(f2)}, behaviour=[float(f1), float(f2)])
 
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
@@ -159,3 +160,9 @@ class NumericDomain:
 
     def normalise(self, score: float, reference_score: float) -> float:
         return score - reference_score
+
+
+class SecondNumericDomain(NumericDomain):
+    """The numeric domain under another name, so a campaign can pair two of them (units, coupling tests)."""
+
+    name = "numeric2"

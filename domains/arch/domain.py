@@ -118,5 +118,6 @@ class ArchDomain:
         raise KeyError(f"arch provides 'model_fn' and 'sequence_block', not {resource!r}")
 
     def normalise(self, score: float, reference_score: float) -> float:
-        """Gain over the reference Transformer in score units (nats of held-out loss, plus recall)."""
+        """Raw gain over the reference Transformer with the same partners, stage and seed, in score units
+        (nats of held-out loss, plus recall); the engine states it in the declared unit (evolve/gain.py)."""
         return float(score) - float(reference_score)

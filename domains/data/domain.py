@@ -239,7 +239,8 @@ class DataDomain:
                            details={**{f"kept/{s}": v for s, v in kept_by_source.items()}, **mix_details})
 
     def normalise(self, score: float, reference_score: float) -> float:
-        """Nats of held-out loss gained over the reference pipeline at the same budget."""
+        """Raw gain: nats of held-out loss gained over the reference pipeline with the same partners, stage and
+        seed; the engine states it in the declared unit (evolve/gain.py)."""
         return float(score) - float(reference_score)
 
 

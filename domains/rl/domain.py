@@ -200,8 +200,9 @@ class RLDomain:
         raise KeyError(f"the rl domain provides nothing (asked for {resource!r})")
 
     def normalise(self, score: float, reference_score: float) -> float:
-        """The score is already normalised per env (random = 0, PPO-clip = 1) inside evaluate."""
-        return float(score)
+        """Raw gain over the reference algorithm with the same partners, stage and seed, in score units; the
+        engine states it in the declared unit (evolve/gain.py). The reference is at 0, like every domain's."""
+        return float(score) - float(reference_score)
 
 
 def _grammar(s: RLSettings) -> str:
