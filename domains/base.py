@@ -113,6 +113,8 @@ class Domain(Protocol):
     def parse(self, text: str) -> Any: ...
     def grammar(self) -> str: ...
     # Optional: `json_schema(self) -> dict`, see `genome_schema` below.
+    # Optional: `export(self, genome, to: str, out: path, **options) -> dict[str, str]` writes the genome
+    # as a model of another framework (arch: to="torch") under `out` and returns the paths written.
 
     # --- analysis -------------------------------------------------------------------------
     def check(self, genome: Any) -> CheckResult:

@@ -117,6 +117,14 @@ class ArchDomain:
             return comp.stack_fn(g, w)
         raise KeyError(f"arch provides 'model_fn' and 'sequence_block', not {resource!r}")
 
+    def export(self, g: ArchGenome, to: str, out: Any, **options: Any) -> dict[str, str]:
+        """Write the genome's LM for another framework (`to="torch"`: domains/arch/torch_export.py)."""
+        if to != "torch":
+            raise ValueError(f"arch exports to 'torch' only, not {to!r}")
+        from domains.arch import torch_export
+
+        return torch_export.export(g, self.cfg, out, **options)
+
     def normalise(self, score: float, reference_score: float) -> float:
         """Raw gain over the reference Transformer with the same partners, stage and seed, in score units
         (nats of held-out loss, plus recall); the engine states it in the declared unit (evolve/gain.py)."""
