@@ -123,3 +123,29 @@ def factorial_units(scores: Mapping[tuple[str, str, int], float], stage: str, tr
             if all(v is not None for v in ys.values()):
                 out[d].append([[ys[(0, 0)], ys[(0, 1)]], [ys[(1, 0)], ys[(1, 1)]]])
     return out
+
+
+def matched_gains(stage: str, cands: Iterable[Any], perf: Mapping[tuple[str, str, int], float],
+                  reference: Mapping[str, str]) -> dict[str, dict[str, dict[int, float]]]:
+    """Raw gain of every non-auxiliary candidate per domain and seed over its partner-matched reference.
+
+    `perf` maps (candidate id, domain, seed) to the stored perf, normalise(score, the stage's
+    all-reference score). Because `normalise` is a difference (f(score) - f(reference score)), the
+    gain over the matched reference is perf(candidate) - perf(matched reference): nothing about the
+    domain is needed to read it back. A seed whose matched reference has no result yet is left out.
+    """
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    keys_by_cand: dict[str, list[tuple[str, int]]] = {}
+    for (cid, d, seed) in perf:
+        keys_by_cand.setdefault(cid, []).append((d, seed))
+    for cand in cands:
+        if is_auxiliary(cand):
+            continue
+        gains: dict[str, dict[int, float]] = {}
+        for d, seed in keys_by_cand.get(cand.id, []):
+            m = matched_reference_id(stage, cand.triple, d, reference, cand.id)
+            base = perf.get((m, d, seed))
+            if base is not None:
+                gains.setdefault(d, {})[seed] = float(perf[(cand.id, d, seed)]) - float(base)
+        out[cand.id] = gains
+    return out

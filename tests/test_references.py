@@ -55,3 +55,20 @@ def test_coupling_pairs_keep_the_campaigns_domains_and_refuse_nonsense():
     assert refs.coupling_pairs(cfg, ["arch", "data"]) == [("arch", "data")]
     with pytest.raises(ValueError, match="not a pair"):
         refs.coupling_pairs({"analysis": {"coupling_pairs": [["arch", "arch"]]}}, ["arch"])
+
+
+def test_matched_gain_is_the_difference_of_stored_perfs():
+    class C:
+        def __init__(self, triple, focus="arch"):
+            self.triple, self.focus, self.id = triple, focus, refs.candidate_id("isolated", triple)
+
+    tri = {"arch": "A1", "rl": "R1", "data": "D1"}
+    cand, mref = C(tri), {"arch": "A0", "rl": "R1", "data": "D1"}
+    aux = type("Aux", (), {"focus": refs.aux_focus("arch"), "triple": mref,
+                           "id": refs.aux_id("isolated", mref, "arch")})()
+    # stored perf = score - the all-reference score; the rl incumbent alone lifts arch's score by 0.3
+    perf = {(cand.id, "arch", 0): 0.5, (aux.id, "arch", 0): 0.3, (cand.id, "arch", 1): 0.4}
+    gains = refs.matched_gains("isolated", [cand, aux], perf, REF)
+    assert gains == {cand.id: {"arch": {0: pytest.approx(0.2)}}}  # seed 1's reference is not in yet
+    ref = C(REF, "all")
+    assert refs.matched_gains("isolated", [ref], {(ref.id, "rl", 0): 0.0}, REF)[ref.id] == {"rl": {0: 0.0}}
