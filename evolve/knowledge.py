@@ -15,17 +15,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 APP_ID = "evolve-knowledge-base"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: genomes keep their descriptor and features, evaluations their perf
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE genomes (
     id TEXT PRIMARY KEY, domain TEXT NOT NULL, json TEXT NOT NULL, text TEXT NOT NULL,
     origin TEXT NOT NULL, parents TEXT NOT NULL, provenance TEXT NOT NULL,
-    cycle INTEGER NOT NULL, created REAL NOT NULL);
+    cycle INTEGER NOT NULL, created REAL NOT NULL, descriptor TEXT, features TEXT);
 CREATE TABLE candidates (
     id TEXT PRIMARY KEY, stage TEXT NOT NULL, triple TEXT NOT NULL, focus TEXT NOT NULL,
     cycle INTEGER NOT NULL, source TEXT, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
@@ -35,7 +35,7 @@ CREATE TABLE evaluations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, candidate TEXT NOT NULL REFERENCES candidates(id),
     domain TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, score REAL,
     cost TEXT NOT NULL, details TEXT NOT NULL, behaviour TEXT NOT NULL, curves TEXT NOT NULL,
-    reason TEXT NOT NULL, seconds REAL NOT NULL, created REAL NOT NULL,
+    reason TEXT NOT NULL, seconds REAL NOT NULL, created REAL NOT NULL, perf REAL,
     UNIQUE(candidate, domain, seed));
 CREATE TABLE hypotheses (
     id TEXT PRIMARY KEY, domain TEXT NOT NULL, statement TEXT NOT NULL, predicate TEXT NOT NULL,
@@ -83,10 +83,18 @@ class Evaluation:
     behaviour: list[float]
     reason: str
     seconds: float
+    perf: float | None = None  # score normalised against the same stage's reference (same domain, seed)
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars and arrays (a domain's descriptor or features) as the Python values they hold."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def _dump(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_plain)
 
 
 class KnowledgeBase:
@@ -115,6 +123,24 @@ class KnowledgeBase:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+
+    @classmethod
+    def existing(cls, path: str | Path) -> "KnowledgeBase":
+        """Open a finished (or running) campaign's knowledge base, whichever campaign it belongs to."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: is {path.parent} a run directory?")
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'campaign'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise KnowledgeBaseError(f"{path} is not an evolve knowledge base ({exc})") from exc
+        if row is None:
+            raise KnowledgeBaseError(f"{path} names no campaign; it is not an evolve knowledge base")
+        return cls(path, json.loads(row[0]))
 
     # ----------------------------------------------------------------------------- setup
     def _create(self) -> None:
@@ -188,13 +214,18 @@ class KnowledgeBase:
     # --------------------------------------------------------------------------- genomes
     def add_genome(self, db: sqlite3.Connection, *, gid: str, domain: str, genome_json: Any, text: str,
                    origin: str, parents: Sequence[str], cycle: int,
-                   provenance: Mapping[str, Any] | None = None) -> bool:
-        """Insert once; returns False if the genome already exists (duplicates are free to detect)."""
+                   provenance: Mapping[str, Any] | None = None, descriptor: Sequence[float] | None = None,
+                   features: Mapping[str, Any] | None = None) -> bool:
+        """Insert once; returns False if the genome already exists (duplicates are free to detect).
+
+        `descriptor` and `features` are what the domain computes about the genome, stored so that reading
+        the archive back (reports, ablations) needs no domain code."""
         cur = db.execute(
-            "INSERT OR IGNORE INTO genomes(id, domain, json, text, origin, parents, provenance, cycle, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO genomes(id, domain, json, text, origin, parents, provenance, cycle, created, "
+            "descriptor, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (gid, domain, _dump(genome_json), text, origin, _dump(list(parents)), _dump(dict(provenance or {})),
-             cycle, time.time()))
+             cycle, time.time(), None if descriptor is None else _dump(descriptor),
+             None if features is None else _dump(dict(features))))
         return cur.rowcount == 1
 
     def has_genome(self, gid: str) -> bool:
@@ -215,8 +246,8 @@ class KnowledgeBase:
     @staticmethod
     def _genome_row(row: sqlite3.Row) -> dict[str, Any]:
         out = dict(row)
-        for key in ("json", "parents", "provenance"):
-            out[key] = json.loads(out[key])
+        for key in ("json", "parents", "provenance", "descriptor", "features"):
+            out[key] = None if out[key] is None else json.loads(out[key])
         return out
 
     # ------------------------------------------------------------------------ candidates
@@ -265,15 +296,41 @@ class KnowledgeBase:
         self._db.execute("UPDATE candidates SET status = ?, reason = ? WHERE id = ?", (status, reason, cid))
 
     # ----------------------------------------------------------------------- evaluations
-    def record_evaluation(self, ev: Evaluation, curves: Mapping[str, Sequence[float]] | None = None) -> bool:
-        """One transaction per result; a second record of the same (candidate, domain, seed) is ignored."""
+    def record_evaluation(self, ev: Evaluation, curves: Mapping[str, Sequence[float]] | None = None, *,
+                          reference: str | None = None,
+                          normalise: Callable[[float, float], float] | None = None) -> bool:
+        """One transaction per result; a second record of the same (candidate, domain, seed) is ignored.
+
+        With `reference` (the id of the reference candidate of the same stage) and the domain's `normalise`,
+        the result's perf is stored with it: normalise(score, the reference's score at the same domain and
+        seed). The reference's own result sets the perf of every result of its stage that waited for it."""
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO evaluations(candidate, domain, seed, status, score, cost, details, "
                 "behaviour, curves, reason, seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ev.candidate, ev.domain, ev.seed, ev.status, ev.score, _dump(ev.cost), _dump(ev.details),
                  _dump(ev.behaviour), _dump(dict(curves or {})), ev.reason, ev.seconds, time.time()))
-            return cur.rowcount == 1
+            inserted = cur.rowcount == 1
+            if inserted and ev.status == "ok" and reference is not None and normalise is not None:
+                self._store_perf(db, ev, reference, normalise)
+            return inserted
+
+    @staticmethod
+    def _store_perf(db: sqlite3.Connection, ev: Evaluation, reference: str,
+                    normalise: Callable[[float, float], float]) -> None:
+        if ev.candidate == reference:
+            rows = db.execute(
+                "SELECT e.id, e.score FROM evaluations e JOIN candidates c ON e.candidate = c.id "
+                "WHERE c.stage = (SELECT stage FROM candidates WHERE id = ?) AND e.domain = ? AND e.seed = ? "
+                "AND e.status = 'ok'", (reference, ev.domain, ev.seed)).fetchall()
+            for eid, score in rows:
+                db.execute("UPDATE evaluations SET perf = ? WHERE id = ?", (float(normalise(score, ev.score)), eid))
+            return
+        ref = db.execute("SELECT score FROM evaluations WHERE candidate = ? AND domain = ? AND seed = ? "
+                         "AND status = 'ok'", (reference, ev.domain, ev.seed)).fetchone()
+        if ref is not None:
+            db.execute("UPDATE evaluations SET perf = ? WHERE candidate = ? AND domain = ? AND seed = ?",
+                       (float(normalise(ev.score, ref[0])), ev.candidate, ev.domain, ev.seed))
 
     def evaluations(self, candidate: str | None = None) -> list[Evaluation]:
         sql, args = "SELECT * FROM evaluations", ()
@@ -281,7 +338,8 @@ class KnowledgeBase:
             sql, args = sql + " WHERE candidate = ?", (candidate,)
         return [Evaluation(candidate=r["candidate"], domain=r["domain"], seed=r["seed"], status=r["status"],
                            score=r["score"], cost=json.loads(r["cost"]), details=json.loads(r["details"]),
-                           behaviour=json.loads(r["behaviour"]), reason=r["reason"], seconds=r["seconds"])
+                           behaviour=json.loads(r["behaviour"]), reason=r["reason"], seconds=r["seconds"],
+                           perf=r["perf"])
                 for r in self._db.execute(sql + " ORDER BY id", args)]
 
     def done_keys(self) -> set[tuple[str, str, int]]:

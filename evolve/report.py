@@ -1,6 +1,6 @@
 """Plots and the Markdown report of a campaign, as pure functions of plain data.
 
-Why plain data: the caller (evolve/reporting.py) reads the knowledge base; everything here
+Why plain data: the caller (`write_run_report` below, through the archive read-model) reads the knowledge base; everything here
 takes lists and dicts, so a report can be recomputed from any knowledge base, tested
 without one, and drawn on a headless machine. Figures use matplotlib's object API on the
 Agg canvas (no pyplot, no global backend switch, no display needed).
@@ -416,9 +416,65 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
     return path
 
 
-if __name__ == "__main__":  # `python -m evolve.report RUN_DIR` rebuilds a run's report from its knowledge base
+# ----------------------------------------------------------------- a run's report, from its knowledge base
+def lineage_nodes(kb: Any, archive: Any) -> dict[str, dict[str, Any]]:
+    perf = {r.gid: r.perf for r in archive.genome_records()}
+    return {g["id"]: {"parents": g["parents"], "label": f"{g['domain']}:{g['id'][:6]}", "perf": perf.get(g["id"]),
+                      "origin": g["origin"]} for g in kb.genomes()}
+
+
+def write_run_report(run_dir: Path, kb: Any, archive: Any, summary: Mapping[str, Any]) -> Path:
+    """Pareto front, hypervolume curve, lineage of the front's genomes and report.md in run_dir.
+    `kb` is the run's KnowledgeBase, `archive` its read-model (evolve.archive.Archive)."""
+    run_dir = Path(run_dir)
+    rows, _ = archive.front_points()
+    front = summary["pareto_front"]
+    front_ids = {f["candidate"] for f in front}
+    nov = archive.novelty_of([r.cand.id for r in rows]) if rows else {}
+    points = [{"id": r.cand.id, "perf": r.perf, "cost": r.cost_ratio, "novelty": nov.get(r.cand.id, 0.0),
+               "front": r.cand.id in front_ids, "stage": r.cand.stage} for r in rows]
+    images = {"Pareto front (perf vs. cost relative to the reference)": "pareto_front.png",
+              "Hypervolume over evaluations": "hypervolume.png",
+              "Lineage of the front's genomes": "lineage.png"}
+    plot_pareto(points, run_dir / "pareto_front.png")
+    plot_hypervolume([tuple(h) for h in kb.get_meta("hv_history", [])], run_dir / "hypervolume.png")
+    best = sorted({g for f in front for g in f["genomes"].values()})
+    plot_lineage(lineage_nodes(kb, archive), best, run_dir / "lineage.png")
+    return write_report(run_dir, summary, kb.hypotheses(), kb.agenda(), front, images)
+
+
+def report_run(run_dir: Path) -> Path:
+    """Recompute summary.json, plots and report.md of a run from its knowledge base alone: no domain
+    code, no JAX, no LLM, no MLflow server."""
+    import time
+
+    from evolve import llm, summary
+    from evolve.archive import open_run
+
+    started = time.time()
+    kb, cfg, archive = open_run(run_dir)
+    try:
+        conn = llm.connect({**(cfg.get("llm") or {}), "mode": "none"}, kb.record_llm_call)
+        wall = float(kb.get_meta("wall_seconds_before", 0.0)) + time.time() - started
+        s = summary.build(kb, archive, cfg, run_dir=Path(run_dir), designer=str(cfg["campaign"].get("designer", "gp")),
+                          llm_note=conn.note, llm_mode=conn.settings.mode, wall_seconds=wall)
+        summary.write(Path(run_dir), s)
+        return write_run_report(Path(run_dir), kb, archive, s)
+    finally:
+        kb.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evolve.report RUN_DIR`: recompute summary.json, plots and report.md from the knowledge base."""
     import sys
 
-    from evolve.reporting import main
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m evolve.report RUN_DIR", file=sys.stderr)
+        return 2
+    print(report_run(Path(args[0])))
+    return 0
 
-    sys.exit(main())
+
+if __name__ == "__main__":  # `python -m evolve.report RUN_DIR` rebuilds a run's report from its knowledge base
+    raise SystemExit(main())

@@ -24,7 +24,7 @@ from scipy import stats
 
 from domains.base import genome_id
 from evolve.ablation.runs import AblationError, load_runs
-from evolve.campaign import candidate_id
+from evolve.archive import candidate_id
 from evolve.execution import make_executor
 from evolve.knowledge import Evaluation, KnowledgeBase
 from evolve.plugins import build_domain

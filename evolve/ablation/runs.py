@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from domains.base import STAGES
-from evolve.reporting import campaign_from_run_dir
+from evolve.archive import Archive, open_run
+from evolve.plugins import domain_config
 
 
 class AblationError(RuntimeError):
@@ -28,14 +29,13 @@ def run_dirs(root: Path) -> list[Path]:
 
 def load_run(run_dir: Path) -> dict[str, Any]:
     """One run as plain data: arm, seed, final and curve hypervolume, costs, proposal validity, full-stage rows."""
-    camp = campaign_from_run_dir(run_dir)
+    kb, cfg, archive = open_run(run_dir)
     try:
-        cfg, kb = camp.cfg, camp.kb
         arm = (cfg.get("ablation") or {}).get("arm")
         if not arm:
             raise AblationError(f"{run_dir} is a campaign but not an ablation arm (its config has no ablation.arm)")
-        valid, invalid = _designed(camp)
-        base = str(((kb.get_meta("config") or {}).get("campaign") or {}).get("designer", "gp"))
+        valid, invalid = _designed(archive)
+        base = str((cfg.get("campaign") or {}).get("designer", "gp"))
         llm_used = kb.get_meta("llm_mode")  # set only when an LLM client was connected (not for GP-only runs)
         calls = kb.llm_calls()
         outcomes: dict[str, int] = {}
@@ -43,14 +43,15 @@ def load_run(run_dir: Path) -> dict[str, Any]:
             outcomes[c["outcome"]] = outcomes.get(c["outcome"], 0) + 1
         full = [{"candidate": r.cand.id, "triple": r.cand.triple, "perf": r.perf, "perf_by_domain": r.perf_by_domain,
                  "baseline_only": all(kb.genome(g)["origin"].startswith("baseline:") for g in r.cand.triple.values()),
-                 "reference": camp._is_reference(r.cand)} for r in camp.stage_rows("full")]
+                 "reference": archive.is_reference(r.cand)} for r in archive.stage_rows("full")]
+        scale = cfg["scale"]
         return {
             "arm": str(arm), "seed": int(cfg["seed"]), "run_dir": str(Path(run_dir)),
-            "domains": list(camp.names), "scale": cfg["scale"]["name"],
+            "domains": list(archive.names), "scale": scale["name"],
             "budget": (cfg["campaign"].get("budget") or {}).get("evaluations"),
-            "evaluations": camp.evaluations_recorded(), "complete": bool(camp.budget_reached()) or
-            int(kb.get_meta("cycles_done", 0)) >= camp.cycles, "cycles_done": int(kb.get_meta("cycles_done", 0)),
-            "final_hv": camp.hypervolume(), "hv_by_stage": {s: camp.hypervolume(s) for s in STAGES},
+            "evaluations": archive.evaluations_recorded(), "complete": archive.complete(),
+            "cycles_done": archive.cycles_done(),
+            "final_hv": archive.hypervolume(), "hv_by_stage": {s: archive.hypervolume(s) for s in STAGES},
             "curve": [list(map(float, p)) for p in kb.get_meta("hv_curve", [])],
             "designer": f"llm+{base}" if llm_used else base, "llm_mode": llm_used or "none",
             "llm_model": kb.get_meta("llm_model"),
@@ -59,22 +60,23 @@ def load_run(run_dir: Path) -> dict[str, Any]:
             "llm_calls": len(calls), "llm_outcomes": outcomes,
             "llm_valid_response_rate": outcomes.get("ok", 0) / len(calls) if calls else None,
             "llm_tokens": int(sum((c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0) for c in calls)),
-            "device_seconds": camp.device_seconds(), "wall_seconds": float(kb.get_meta("wall_seconds_before", 0.0)),
+            "device_seconds": archive.device_seconds(), "wall_seconds": float(kb.get_meta("wall_seconds_before", 0.0)),
             "mlflow_run_id": kb.get_meta("mlflow_run_id"), "mlflow_tracking_uri": kb.get_meta("mlflow_tracking_uri"),
-            "domain_configs": camp.domain_cfgs, "executor": cfg["executor"], "campaign": camp.name,
-            "full_fraction": float(cfg["scale"]["stages"]["full"]["fraction"]),
+            "domain_configs": {n: domain_config(raw, scale["name"], scale["device"]) for n, raw in cfg["domains"].items()},
+            "executor": cfg["executor"], "campaign": str(cfg["campaign"]["name"]),
+            "full_fraction": float(scale["stages"]["full"]["fraction"]),
             "full_stage": full,
         }
     finally:
-        camp.kb.close()
+        kb.close()
 
 
-def _designed(camp: Any) -> tuple[int, int]:
+def _designed(archive: Archive) -> tuple[int, int]:
     """Designer output that reached the archive: isolated candidates of a non-baseline genome, valid or
     `invalid` (failed check). Duplicates are retried for free and never stored, so they do not count."""
     valid = invalid = 0
-    for c in camp.kb.candidates(stage="isolated"):
-        if c.focus not in c.triple or camp.kb.genome(c.triple[c.focus])["origin"].startswith("baseline:"):
+    for c in archive.kb.candidates(stage="isolated"):
+        if c.focus not in c.triple or archive.kb.genome(c.triple[c.focus])["origin"].startswith("baseline:"):
             continue
         if c.status == "invalid":
             invalid += 1

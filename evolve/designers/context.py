@@ -28,13 +28,13 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def build_context(campaign: Any, name: str, cycle: int, *, top_k: int, failures: int, hypotheses: int,
-                  text_chars: int) -> DesignContext:
-    """Pareto top-k, recent failures with reasons, live hypotheses, the agenda's focus, the grammar."""
-    kb = campaign.kb
-    perf = {r.gid: r.perf for r in campaign.genome_records() if r.domain == name}
+def build_context(kb: Any, archive: Any, name: str, grammar: str, cycle: int, *, top_k: int, failures: int,
+                  hypotheses: int, text_chars: int) -> DesignContext:
+    """Pareto top-k, recent failures with reasons, live hypotheses, the agenda's focus, the grammar.
+    `kb` is the campaign's KnowledgeBase, `archive` its read-model (evolve.archive.Archive)."""
+    perf = {r.gid: r.perf for r in archive.genome_records() if r.domain == name}
     top = [{"gid": g, "text": _clip(kb.genome(g)["text"], text_chars), "perf": perf.get(g)}
-           for g in campaign.top_genomes(name, top_k)]
+           for g in archive.top_genomes(name, top_k)]
     failed = []
     for cand in reversed(kb.candidates(stage="isolated")):
         if cand.status not in ("failed", "invalid") or cand.focus != name:
@@ -55,7 +55,7 @@ def build_context(campaign: Any, name: str, cycle: int, *, top_k: int, failures:
         focus = {"domain": focus["domain"], "share": focus["share"], "reason": focus["reason"]}
         if llm and llm.get("focus"):
             focus["llm_focus"], focus["llm_reason"] = llm["focus"], _clip(llm.get("focus_reason", ""), 300)
-    return DesignContext(domain=name, cycle=cycle, grammar=campaign.domains[name].grammar(), top=top,
+    return DesignContext(domain=name, cycle=cycle, grammar=grammar, top=top,
                          failures=failed, hypotheses=hyps, focus=focus,
                          analysis=_clip(llm.get("interpretation", ""), 600) if llm else "",
                          analysis_cycle=llm.get("cycle") if llm else None,

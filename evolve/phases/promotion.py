@@ -1,0 +1,44 @@
+"""Promotion: the best p_pass of a stage's fresh results, by Pareto order over (perf, cost, novelty),
+move on to the next stage (cross: recombined with the other domains' top genomes; full: as they are)."""
+from __future__ import annotations
+
+import numpy as np
+
+from evolve import selection, stages
+from evolve.archive import candidate_id
+from evolve.phases.context import Context
+
+
+def plan_promotions(ctx: Context, stage: str, cycle: int) -> None:
+    if ctx.planned(cycle, stage):
+        return
+    archive = ctx.archive
+    prev = ctx.stages[ctx.stages.index(stage) - 1]
+    rows = archive.stage_rows(prev)
+    fresh = [r for r in rows if r.cand.cycle == cycle and not archive.is_reference(r.cand)]
+    spec = ctx.stage_specs[stage]
+    top_k = int(ctx.cfg["campaign"]["cross_top_k"])
+    triples_each = 1 if stage == "full" else max(1, top_k ** 2)
+    n = stages.promotion_count(len(fresh), float(ctx.cfg["campaign"]["p_pass"]),
+                               evaluations_each=triples_each * len(ctx.names) * spec.seeds,
+                               max_evaluations=spec.max_evaluations)
+    with ctx.kb.transaction() as db:
+        if n:
+            nov = archive.novelty_of([r.cand.id for r in rows])
+            F = selection.objectives(np.array([r.perf for r in rows]), np.array([r.cost_ratio for r in rows]),
+                                     np.array([nov[r.cand.id] for r in rows]))
+            eligible = [not r.cand.promoted and not archive.is_reference(r.cand) for r in rows]
+            chosen = [rows[i].cand for i in stages.choose_promotions(F, eligible, n)]
+            if chosen:
+                ctx.kb.add_candidate(db, cid=candidate_id(stage, ctx.reference_triple), stage=stage,
+                                     triple=ctx.reference_triple, focus="all", cycle=cycle)
+            top = {d: archive.top_genomes(d, top_k) for d in ctx.names}
+            for cand in chosen:
+                ctx.kb.mark_promoted(db, cand.id)
+                triples = ([cand.triple] if stage == "full" else
+                           stages.cross_triples(cand.triple, cand.focus, top, limit=triples_each))
+                focus = cand.focus if len(ctx.names) == 1 else "all"
+                for triple in triples:
+                    ctx.kb.add_candidate(db, cid=candidate_id(stage, triple), stage=stage, triple=triple,
+                                         focus=focus, cycle=cycle, source=cand.id)
+        ctx.kb.set_meta(f"planned:{cycle}:{stage}", True, db)
