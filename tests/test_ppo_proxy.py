@@ -59,6 +59,8 @@ def test_masked_cartpole_keeps_positions_only():
 def test_environment_parameters_can_be_overridden_by_name():
     _, params, spec = make_env("MemoryChain-bsuite:memory_length=3")
     assert (params.memory_length, spec.horizon, spec.partially_observable) == (3, 4, True)
+    env, params, spec = make_env("MemoryChain-bsuite:memory_length=7,num_bits=3")  # a constructor argument
+    assert (env.num_bits, params.memory_length, spec.obs_dim) == (3, 7, 5)
     with pytest.raises(KeyError, match="no parameters"):
         make_env("MemoryChain-bsuite:length=3")
     with pytest.raises(KeyError, match="unknown environment"):
@@ -119,3 +121,15 @@ def test_one_minibatch_of_accumulated_chunks_equals_one_big_minibatch(run_cartpo
     whole = jax.jit(jax.vmap(train, in_axes=(0, None)))(_seed_keys(0, 2), _algo(g, encode(g.objective, 32)))
     for a, b in zip(jax.tree.leaves(chunked["state"]), jax.tree.leaves(whole["state"])):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_minatar_frames_are_flattened():
+    env, params, spec = make_env("Breakout-MinAtar")
+    raw, raw_params = __import__("gymnax").make("Breakout-MinAtar")
+    key = jax.random.key(0)
+    obs, state = env.reset(key, params)
+    raw_obs, _ = raw.reset(key, raw_params)
+    np.testing.assert_array_equal(np.asarray(obs), np.asarray(raw_obs).reshape(-1))
+    assert (spec.obs_dim, spec.num_actions, spec.horizon, spec.partially_observable) == (400, 3, 1000, False)
+    obs, *_ = env.step(key, state, jnp.int32(1), params)
+    assert obs.shape == (400,)

@@ -63,10 +63,13 @@ def test_evaluate_reports_normalised_returns_cost_and_behaviour(dom):
     assert m.cost["env_steps"] == 2 * (1024 + 512)  # seeds x (half of 2048, the 512 floor)
     assert len(m.behaviour) == 5 * len(SMALL["envs"]) and all(np.isfinite(m.behaviour))
     for env in SMALL["envs"]:
-        lo, hi = m.details[f"random/{env}"], m.details[f"reference/{env}"]
-        gap = max(hi - lo, 0.1 * ({"CartPole-v1": 500.0, MEMORY: 1.0}[env] - lo), 1e-6)
-        assert m.details[f"norm/{env}"] == pytest.approx((m.details[f"return/{env}"] - lo) / gap, rel=1e-6, abs=1e-6)
-        assert len(m.curves[f"return/{env}"]) == {"CartPole-v1": 8, MEMORY: 4}[env]
+        lo, top = m.details[f"random/{env}"], m.details[f"max/{env}"]
+        assert top == {"CartPole-v1": 500.0, MEMORY: 1.0}[env]
+        curve = np.asarray(m.curves[f"return/{env}"])  # mean over agents of each agent's learning curve
+        assert len(curve) == {"CartPole-v1": 8, MEMORY: 4}[env]
+        # with 2 agents the IQM is their mean, so the score part is the normalised mean of the mean curve
+        assert m.details[f"norm/{env}"] == pytest.approx((curve.mean() - lo) / (top - lo), rel=1e-5, abs=1e-6)
+        assert m.details[f"final_norm/{env}"] == pytest.approx((m.details[f"return/{env}"] - lo) / (top - lo), rel=1e-5, abs=1e-6)
     assert m.score == pytest.approx(np.mean([m.details[f"norm/{e}"] for e in SMALL["envs"]]))
     assert dom.normalise(m.score, 123.0) == m.score - 123.0
     # the same triple, budget and seed give the same numbers (executables are cached and reused)
@@ -90,6 +93,20 @@ def test_ppo_clip_reaches_90_percent_of_cartpole_at_the_tiny_budget():
 
 
 @pytest.mark.slow
+def test_the_score_ranks_ppo_clip_above_a2c_with_room_above_both():
+    """Sample efficiency separates PPO-clip from A2C on CartPole at tiny (docs/BENCHMARKS.md: 0.75 vs 0.50, seed
+    ranges apart by ~0.2), and PPO-clip, whose final policy is perfect, still sits well below the top (1)."""
+    cfg = _domain_cfg("tiny")["rl"]
+    dom = RLDomain({**cfg, "envs": ["CartPole-v1"], "compile_cache": False})
+    scores = {
+        name: [dom.evaluate({"rl": dom.baselines()[name]}, Budget("full", 1.0, seed=seed), {}).score for seed in (0, 1)]
+        for name in ("ppo_clip", "a2c")
+    }
+    assert min(scores["ppo_clip"]) > max(scores["a2c"]) + 0.05, scores
+    assert max(scores["ppo_clip"]) < 0.85, scores
+
+
+@pytest.mark.slow
 def test_two_architectures_give_different_returns_on_the_memory_task():
     """a x r: a short causal convolution cannot carry the context bit across the chain; attention can."""
     from domains.arch import ArchDomain
@@ -110,9 +127,11 @@ def test_two_architectures_give_different_returns_on_the_memory_task():
 def test_config_builds_the_domain_at_every_scale(scale):
     cfg = _domain_cfg(scale)["rl"]
     dom = RLDomain({**cfg, "compile_cache": False})
-    assert dom.settings.scale == scale and len(dom.settings.envs) == 3
+    assert dom.settings.scale == scale and len(dom.settings.envs) >= 3
     assert all(env in dom.settings.timesteps for env in dom.settings.envs)
     assert any("MemoryChain" in env for env in dom.settings.envs)
+    if scale == "small":  # harder envs than tiny's: MinAtar games
+        assert sum(env.endswith("-MinAtar") for env in dom.settings.envs) >= 3
 
 
 class _Partner:
@@ -137,3 +156,13 @@ def test_a_broken_partner_block_is_a_failed_evaluation(mode, message):
     dom = RLDomain({**SMALL, "envs": [MEMORY]})
     with pytest.raises(EvaluationError, match=message):
         dom.evaluate({"rl": dom.baselines()["ppo_clip"], "arch": "g"}, Budget("isolated", 0.15), {"arch": _Partner(mode)})
+
+
+def test_learning_curves_carry_returns_forward_and_start_at_the_random_return():
+    from domains.rl.evaluate import training_curves
+
+    m = {
+        "episode_return_sum": np.array([[0.0, 6.0, 0.0, 9.0], [4.0, 0.0, 0.0, 0.0]]),
+        "episode_count": np.array([[0, 2, 0, 1], [1, 0, 0, 0]]),
+    }
+    np.testing.assert_allclose(training_curves(m, -1.0), [[-1.0, 3.0, 3.0, 9.0], [4.0, 4.0, 4.0, 4.0]])

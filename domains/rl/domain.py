@@ -25,7 +25,7 @@ _ENGINE_KEYS = {"plugin", "scale", "device"}
 class RLSettings:
     """The domain's config section (conf/domain/rl.yaml) after the scale is merged in."""
 
-    envs: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MemoryChain-bsuite:memory_length=7")
+    envs: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MemoryChain-bsuite:memory_length=7,num_bits=3")
     timesteps: Mapping[str, int] = field(default_factory=dict)  # full-stage env steps per agent, per env
     default_timesteps: int = 65_536  # for envs missing from `timesteps`
     min_timesteps: int = 4_096  # floor after scaling by Budget.fraction
@@ -41,7 +41,7 @@ class RLSettings:
     hidden: int = 64  # width of the MLP torso and of the heads
     max_nodes: int = 32  # objective size limit = interpreter program length
     max_depth: int = 8
-    reference_seed: int = 10_007  # seeds of the PPO-clip normalisation runs
+    reference_seed: int = 10_007  # seed of the cached random-policy runs (the 0 of the normalised score)
     random_episodes: int = 1024
     compile_cache: bool = False  # JAX persistent compilation cache under $EVOLVE_CACHE/jax (shared by processes)
     scale: str = "tiny"
@@ -187,7 +187,7 @@ class RLDomain:
 
     # ---- evaluation (worker process) -----------------------------------------------------------
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
-        """Train `seeds` agents per env with the proxy; score = mean over envs of IQM normalised return."""
+        """Train `seeds` agents per env with the proxy; score = mean over envs of the IQM normalised learning-curve area."""
         from domains.rl import evaluate as ev
 
         genome = triple[self.name]

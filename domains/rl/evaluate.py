@@ -7,9 +7,14 @@ Per environment of the campaign:
    env-step budget; partially observable envs give the agent a memory torso over the last
    `window` observations built from the triple's architecture (`partners["arch"]` provides the
    "sequence_block"), others an MLP;
-3. the final policy's return is normalised per env — random policy = 0, the PPO-clip baseline
-   with the default network at the same budget = 1 — then IQM over seeds and mean over envs give
-   the score. Random and PPO-clip returns are computed here, once per process and budget.
+3. the score is sample efficiency: the normalised area under each agent's learning curve — the mean,
+   over the stage's updates, of the return of the training episodes that ended in that update, as
+   `(R - R_random) / (R_max - R_random)` with the uniform-random policy's return and the env's max
+   return (`EnvSpec.max_return`) — then IQM over seeds and mean over envs. An agent that is perfect
+   from its first update scores 1; one that learns late pays for every update it spent learning, so
+   PPO-clip sits well below the top even where its final policy is perfect. The final policy's
+   return is reported too (details, behaviour) but is not the score. Random returns are computed
+   here, once per process.
 
 Compiled training functions are cached per process, and across processes by JAX's persistent
 compilation cache (`$EVOLVE_CACHE/jax`) when `compile_cache` is on. The objective, every gene and the stage's
@@ -40,7 +45,6 @@ assert G.ADV_NORMS == ppo.ADV_NORMS and G.VALUE_LOSSES == ppo.VALUE_LOSSES, "gen
 _CACHE_SIZE = 48
 _COMPILED: "OrderedDict[tuple, Any]" = OrderedDict()  # (env, PPOConfig, network key, seeds, nodes) -> executable
 _RANDOM: dict[tuple, float] = {}  # (env, episodes, seed) -> random-policy return
-_REFERENCE: dict[tuple, float] = {}  # (env, PPOConfig, updates, network key, seeds, seed) -> PPO-clip IQM return
 
 
 def iqm(x: np.ndarray) -> float:
@@ -63,7 +67,7 @@ def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget
 
     score_parts, behaviour = [], []
     cost = {"seconds": 0.0, "env_steps": 0.0, "params": 0.0}
-    details: dict[str, float] = {"compile_seconds": 0.0, "reference_seconds": 0.0}
+    details: dict[str, float] = {"compile_seconds": 0.0}
     curves: dict[str, list[float]] = {}
     for env in s.envs:
         spec = make_env(env)[2]
@@ -86,25 +90,25 @@ def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget
                 "non-finite or exploding loss or gradient"
             )
         lo = random_policy_return(s, env)
-        t0 = time.perf_counter()
-        hi = reference_return(s, env, spec, cfg, updates)
-        details["reference_seconds"] += time.perf_counter() - t0
-        gap = max(hi - lo, 0.1 * (spec.max_return - lo), 1e-6)  # a reference that barely learns must not blow up
-        norm = (m["eval_return"] - lo) / gap  # (seeds,)
-        score_parts.append(iqm(norm))
-        curve = training_curve(m)  # (updates,) mean over seeds
+        span = max(spec.max_return - lo, 1e-6)
+        per_seed = training_curves(m, lo)  # (seeds, updates)
+        auc = (per_seed.mean(1) - lo) / span  # (seeds,) normalised area under the learning curve
+        final = (m["eval_return"] - lo) / span  # (seeds,) the final policy, normalised the same way
+        score_parts.append(iqm(auc))
+        curve = per_seed.mean(0)
         curves[f"return/{env}"] = [float(v) for v in curve]
-        shape = (np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / gap
-        behaviour += [iqm(norm), *shape]
+        shape = (np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / span
+        behaviour += [iqm(final), *shape]
         cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
         cost["params"] += float(sum(np.asarray(x).size for x in jax.tree.leaves(out["state"])) / s.seeds)
         details.update(
             {
+                f"norm/{env}": iqm(auc),
+                f"final_norm/{env}": iqm(final),
                 f"return/{env}": iqm(m["eval_return"]),
                 f"mean_return/{env}": float(m["eval_return"].mean()),
-                f"norm/{env}": iqm(norm),
                 f"random/{env}": lo,
-                f"reference/{env}": hi,
+                f"max/{env}": spec.max_return,
                 f"entropy/{env}": float(m["entropy"][:, -1].mean()),
                 f"approx_kl/{env}": float(m["approx_kl"].mean()),
             }
@@ -184,19 +188,6 @@ def random_policy_return(s: Any, env: str) -> float:
     return _RANDOM[key]
 
 
-def reference_return(s: Any, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int) -> float:
-    """IQM return of PPO-clip with the default network at this budget (cached per process)."""
-    net_key, net_fn = network(s, spec, {}, {})
-    key = (env, cfg, updates, net_key, s.seeds, s.reference_seed)
-    if key not in _REFERENCE:
-        ppo_clip = G.baselines()["ppo_clip"]
-        run, _ = compiled(s, env, cfg, net_key, net_fn)
-        algo = algo_of(ppo_clip, encode(ppo_clip.objective, s.max_nodes))
-        out = jax.block_until_ready(run(seed_keys(s.reference_seed, s.seeds), algo, jnp.int32(updates)))
-        _REFERENCE[key] = iqm(np.asarray(out["metrics"]["eval_return"]))
-    return _REFERENCE[key]
-
-
 # ---- small pieces ------------------------------------------------------------------------------
 def algo_of(g: RLGenome, program: Program) -> Algo:
     """The traced algorithm inputs; fixed dtypes so one executable serves every genome."""
@@ -218,13 +209,11 @@ def seed_keys(seed: int, n: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed, impl="unsafe_rbg"), n)
 
 
-def training_curve(m: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Mean over seeds of the return of episodes finished in each update, carried forward when none did."""
-    ret = m["episode_return_sum"] / np.maximum(m["episode_count"], 1)  # (seeds, updates)
-    has = m["episode_count"] > 0
-    out = np.zeros_like(ret)
-    last = np.zeros(ret.shape[0])
-    for u in range(ret.shape[1]):
-        last = np.where(has[:, u], ret[:, u], last)
-        out[:, u] = last
-    return out.mean(0)
+def training_curves(m: Mapping[str, np.ndarray], before: float) -> np.ndarray:
+    """Per seed, the mean return of the episodes that ended in each update, carried forward through updates
+    where none ended; `before` (the random policy's return) until the first one ends. (seeds, updates)."""
+    count = m["episode_count"]
+    has = count > 0
+    ret = np.where(has, m["episode_return_sum"] / np.maximum(count, 1), before)
+    last = np.maximum.accumulate(np.where(has, np.arange(ret.shape[1]), -1), axis=1)  # latest update with an episode
+    return np.where(last >= 0, np.take_along_axis(ret, np.maximum(last, 0), axis=1), before)
