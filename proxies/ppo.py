@@ -18,7 +18,9 @@ step, which is exactly a minibatch of that size (the loss is a mean over samples
 advantage normalisation uses the statistics of the whole minibatch).
 
 `objective_fn(objective, inputs) -> (B,)` gets the per-sample inputs named in `INPUT_NAMES`
-(see `objective_inputs`) and returns a per-sample loss to minimise. The trainer adds the value
+(see `objective_inputs`) and returns a per-sample loss to minimise. One of them, `gadv`, is
+group-relative (GRPO, Shao et al. 2024): each step's return target normalised over the group of
+parallel rollouts at the same step (`group_relative`), computed once per rollout before shuffling. The trainer adds the value
 loss and the entropy bonus, and guards the run: a non-finite or exploding loss or gradient
 stops all further updates and is reported in `metrics["diverged"]`.
 
@@ -39,7 +41,7 @@ from proxies.envs import make_env
 from proxies.ppo_nets import NetworkFn
 
 # Per-sample inputs of an objective, in a fixed order (objective programs index them).
-INPUT_NAMES: tuple[str, ...] = ("ratio", "logratio", "adv", "nadv", "value", "old_value", "ret", "entropy", "kl")
+INPUT_NAMES: tuple[str, ...] = ("ratio", "logratio", "adv", "nadv", "value", "old_value", "ret", "entropy", "kl", "gadv")
 ADV_NORMS: tuple[str, ...] = ("none", "batch", "minibatch")
 VALUE_LOSSES: tuple[str, ...] = ("mse", "clipped", "huber")
 
@@ -117,6 +119,7 @@ def objective_inputs(
     old_value: jax.Array,
     ret: jax.Array,
     entropy: jax.Array,
+    gadv: jax.Array,
 ) -> dict[str, jax.Array]:
     """The per-sample inputs an objective sees; `ratio`, `logratio` and `kl` carry the policy gradient."""
     logratio = log_prob - old_log_prob
@@ -124,12 +127,21 @@ def objective_inputs(
     kl = (ratio - 1.0) - logratio  # k3 estimator of KL(old || new), >= 0
     return dict(
         ratio=ratio, logratio=logratio, adv=adv, nadv=nadv, value=value,
-        old_value=old_value, ret=ret, entropy=entropy, kl=kl,
+        old_value=old_value, ret=ret, entropy=entropy, kl=kl, gadv=gadv,
     )  # fmt: skip
 
 
 def _normalise(x: jax.Array) -> jax.Array:
     return (x - x.mean()) / (x.std() + 1e-8)
+
+
+def group_relative(x: jax.Array) -> jax.Array:
+    """GRPO's advantage: (x - mean) / std over each group of rollouts, the last axis of a (T, N) array.
+
+    The N parallel rollouts at one step are the group (as GRPO compares the G completions of one
+    prompt): each is scored against the others, so no critic is needed (std without Bessel's correction).
+    """
+    return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + 1e-8)
 
 
 def _group_normalise(x: jax.Array, group: jax.Array) -> jax.Array:
@@ -239,7 +251,9 @@ def make_train(
             log_prob = jnp.take_along_axis(logp_all, mb["action"][:, None], axis=1)[:, 0]
             entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
             nadv = jnp.stack([mb["adv"], mb["adv_batch"], mb["adv_minibatch"]])[algo.adv_norm]
-            inputs = objective_inputs(log_prob, mb["log_prob"], mb["adv"], nadv, value, mb["value"], mb["ret"], entropy)
+            inputs = objective_inputs(
+                log_prob, mb["log_prob"], mb["adv"], nadv, value, mb["value"], mb["ret"], entropy, mb["gadv"]
+            )
             obj = jnp.broadcast_to(objective_fn(algo.objective, inputs), log_prob.shape).mean()
             v_loss = _value_loss(algo, cfg, value, mb["value"], mb["ret"]).mean()
             total = obj + algo.vf_coef * v_loss - algo.ent_coef * entropy.mean()
@@ -271,6 +285,7 @@ def make_train(
             data = dict(
                 window=flat(traj.window), action=flat(traj.action), log_prob=flat(traj.log_prob),
                 value=flat(traj.value), adv=flat(adv), adv_batch=_normalise(flat(adv)), ret=flat(ret),
+                gadv=flat(group_relative(ret)),
             )  # fmt: skip
             group = jnp.arange(chunks) // per_step  # the minibatch each chunk belongs to
 

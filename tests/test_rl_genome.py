@@ -28,7 +28,7 @@ def _samples(dom: RLDomain, n: int, seed: int = 0) -> list[RLGenome]:
 def test_satisfies_the_domain_protocol(dom):
     assert isinstance(dom, Domain)
     assert (dom.name, dom.reference) == ("rl", "ppo_clip")
-    assert set(dom.baselines()) == {"ppo_clip", "a2c", "ppo_kl"}
+    assert set(dom.baselines()) == {"ppo_clip", "a2c", "ppo_kl", "grpo"}
     with pytest.raises(KeyError):
         dom.provide("sequence_block", dom.baselines()["a2c"])
 
@@ -54,6 +54,23 @@ def test_forms_round_trip_for_baselines_and_samples(dom):
         assert dom.parse(dom.to_text(g)) == g
         data = json.loads(canonical_json(dom.to_json(g)))  # survives real JSON
         assert dom.from_json(data) == g
+
+
+def test_grpo_baseline_is_group_relative_and_critic_free_in_both_forms(dom):
+    g = dom.baselines()["grpo"]
+    text = dom.to_text(g)
+    assert "objective = add(neg(min(mul(ratio, gadv), mul(clip(ratio, 0.8, 1.2), gadv))), mul(0.04, kl))" in text
+    assert (g.gae_lambda, g.vf_coef) == (1.0, 0.0)
+    assert dom.parse(text) == g and dom.from_json(json.loads(canonical_json(dom.to_json(g)))) == g
+    assert dom.check(g).ok and dom.features(g)["reads_gadv"] == 2
+
+
+def test_mutation_reaches_the_group_relative_advantage(dom):
+    """From PPO-clip (which reads nadv), GP mutation alone writes gadv into objectives."""
+    rng = np.random.default_rng(0)
+    ppo = dom.baselines()["ppo_clip"]
+    children = [dom.mutate(ppo, rng) for _ in range(300)]
+    assert any("gadv" in G.to_text(c) for c in children)
 
 
 def test_text_form_tolerates_order_comments_and_blank_lines(dom):

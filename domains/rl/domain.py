@@ -86,7 +86,8 @@ class RLDomain:
             if rng.random() < 0.5:
                 g = G.make(expr.random_tree(rng, expr.R, int(rng.integers(2, 5))), **G.random_genes(rng))
             else:
-                g = list(self.baselines().values())[int(rng.integers(3))]
+                bases = list(self.baselines().values())
+                g = bases[int(rng.integers(len(bases)))]
                 for _ in range(int(rng.integers(2, 5))):
                     g = self.mutate(g, rng)
             if self.check(g).ok:

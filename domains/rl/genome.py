@@ -147,6 +147,10 @@ def baselines() -> dict[str, RLGenome]:
         "a2c": make("neg(mul(logratio, nadv))", epochs=1, minibatches=1, value_loss="mse"),
         # PPO with a fixed KL penalty (beta = 1) instead of clipping.
         "ppo_kl": make("sub(mul(1.0, kl), mul(ratio, nadv))"),
+        # GRPO-style (Shao et al. 2024): clipped surrogate on group-relative returns (Monte Carlo within
+        # the rollout, lambda = 1), a k3 KL penalty (beta 0.04), and no critic loss (vf_coef 0).
+        "grpo": make("add(neg(min(mul(ratio, gadv), mul(clip(ratio, 0.8, 1.2), gadv))), mul(0.04, kl))",
+                     gae_lambda=1.0, vf_coef=0.0),
     }
 
 

@@ -62,6 +62,8 @@ INPUT_DOCS: dict[str, str] = {
     "ret": "return target (advantage + old value)",
     "entropy": "entropy of pi(.|s) (moves the policy, but not towards better actions)",
     "kl": "k3 estimate of KL(pi_old || pi): (ratio - 1) - logratio, >= 0 (carries the policy gradient)",
+    "gadv": "group-relative advantage (GRPO): ret normalised over the group of parallel rollouts at the same "
+    "step, (ret - mean) / std; critic-free when gae_lambda = 1",
 }
 INPUT_NAMES: tuple[str, ...] = tuple(INPUT_DOCS)
 # Inputs that depend on the log-prob of the action taken: a policy-gradient objective needs one.

@@ -193,7 +193,8 @@ def _probe(program: Program, key: jax.Array) -> tuple[jax.Array, jax.Array]:
 
         def loss(log_prob: jax.Array) -> jax.Array:
             nadv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            inputs = ppo.objective_inputs(log_prob, old, adv, nadv, value, old_value, adv + old_value, entropy)
+            ret = adv + old_value
+            inputs = ppo.objective_inputs(log_prob, old, adv, nadv, value, old_value, ret, entropy, ppo.group_relative(ret))
             return jnp.broadcast_to(run_program(program, inputs), (m,)).mean()
 
         log_prob = old + 0.2 * jax.random.normal(k[1], (m,))
