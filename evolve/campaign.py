@@ -34,7 +34,7 @@ from evolve.phases.experiment import CampaignError
 from evolve.plugins import PluginError, build_domain, domain_config
 from evolve.progress import ProgressView
 from evolve.tracking import NullTracker, Tracker, default_tracking_uri
-from evolve.worker import run_evaluation
+from evolve.execution.worker import run_evaluation
 
 __all__ = ["Campaign", "CampaignError"]
 
@@ -108,6 +108,7 @@ class Campaign:
         executor = make_executor(self.cfg["executor"], run_evaluation, scratch_root=self.run_dir / "scratch",
                                  scale=self.cfg["scale"], env=self._worker_env())
         try:
+            executor.start()
             with ctx.progress:
                 ctx.progress.log(ctx.llm.note)
                 ctx.progress.log(f"knowledge base: {self.kb_path}")

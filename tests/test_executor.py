@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evolve.executor import LocalExecutor, TaskResult, exit_reason, is_secret, worker_environment
+from evolve.execution import TaskResult
+from evolve.execution.local import LocalExecutor
+from evolve.execution.sandbox import exit_reason, is_secret, worker_environment
 
 
 # Task functions must be top-level so that spawned workers can import them.
@@ -192,7 +194,7 @@ def test_memory_limit_turns_huge_allocation_into_error(tmp_path):
 
 
 def test_shutdown_leaves_no_processes(tmp_path):
-    ex = LocalExecutor(task, n_workers=2, time_limit_s=30, scratch_root=tmp_path)
+    ex = LocalExecutor(task, n_workers=2, time_limit_s=30, scratch_root=tmp_path).start()
     assert ex.wait_ready(timeout=60)
     ex.submit("busy", ("sleep", 20.0))
     list(ex.results(timeout=0.5))

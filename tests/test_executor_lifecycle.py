@@ -12,7 +12,7 @@ import pytest
 
 DRIVER = """
 import time
-from evolve.executor import LocalExecutor
+from evolve.execution.local import LocalExecutor
 with LocalExecutor(time.sleep, n_workers=2, time_limit_s=120) as ex:
     assert ex.wait_ready(timeout=60)
     ex.submit("long", 60)

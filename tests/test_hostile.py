@@ -11,7 +11,8 @@ import pytest
 
 from evolve.campaign import Campaign
 from evolve.execution import limits_from_config, make_executor
-from evolve.executor import Limits, LocalExecutor
+from evolve.execution import Limits
+from evolve.execution.local import LocalExecutor
 from evolve.knowledge import KnowledgeBase
 from tests.conftest import compose_config, run_to_completion
 from tests.hostile_domain import HOSTILE, misbehave

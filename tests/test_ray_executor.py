@@ -10,9 +10,9 @@ import pytest
 import ray
 
 from evolve.campaign import Campaign
-from evolve.executor import Limits
+from evolve.execution import Limits
 from evolve.knowledge import KnowledgeBase
-from evolve.ray_executor import RayExecutor, connect
+from evolve.execution.ray_cluster import RayExecutor, connect
 from tests.conftest import run_to_completion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def cluster():
 
 
 def test_results_failures_limits_and_isolation(cluster, tmp_path):
-    ex = RayExecutor(task, time_limit_s=8.0, max_retries=1, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path)
+    ex = RayExecutor(task, time_limit_s=8.0, max_retries=1, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path).start()
     assert ex.slots() == 2
     res = run_to_completion(ex, {"sq": ("square", 7), "boom": ("raise", 3), "slow": ("sleep", 60),
                                  "busy": ("busy", None),
@@ -124,7 +124,7 @@ def _kill_first_attempt(ex: RayExecutor, folder: Path) -> dict:
 def test_a_worker_killed_mid_task_is_retried_or_failed_never_lost(cluster, tmp_path, retries):
     folder = tmp_path / "pids"
     folder.mkdir()
-    ex = RayExecutor(task, time_limit_s=60.0, max_retries=retries, scratch_root=tmp_path)
+    ex = RayExecutor(task, time_limit_s=60.0, max_retries=retries, scratch_root=tmp_path).start()
     result = _kill_first_attempt(ex, folder)["victim"]
     if retries:
         assert result.status == "ok" and result.value == 2  # the retry ran in a fresh worker

@@ -25,10 +25,11 @@ from scipy import stats
 from domains.base import genome_id
 from evolve.ablation.runs import AblationError, load_runs
 from evolve.archive import candidate_id
-from evolve.execution import make_executor
-from evolve.knowledge import Evaluation, KnowledgeBase
+from evolve.execution import TaskKey, evaluations, make_executor
+from evolve.execution.evaluations import EvaluationTask
+from evolve.execution.worker import run_evaluation
+from evolve.knowledge import KnowledgeBase
 from evolve.plugins import build_domain
-from evolve.worker import run_evaluation
 
 STAGE = "full"
 
@@ -177,27 +178,17 @@ def _evaluate(kb: KnowledgeBase, cfgs: Mapping[str, Any], triples: Mapping[str, 
     for triple in triples.values():
         cid = candidate_id("gallery", triple)
         payload_triple = {d: kb.genome(g)["json"] for d, g in triple.items()}
-        tasks += [(f"{cid}|{d}|{s}", {"configs": cfgs, "domain": d, "triple": payload_triple, "stage": STAGE,
-                                      "fraction": fraction, "seed": s})
+        tasks += [EvaluationTask(TaskKey(cid, d, s), cfgs, payload_triple, STAGE, fraction)
                   for d in cfgs for s in seeds if (cid, d, s) not in done]
     if not tasks:
         return  # resumed after everything was measured: no worker to start
     device = next((str(c.get("device", "cpu")) for c in cfgs.values()), "cpu")  # no RLIMIT_AS on GPUs
-    pool = make_executor(executor_cfg, run_evaluation, scratch_root=scratch, scale={"device": device})
-    try:
-        for task_id, payload in tasks:
-            pool.submit(task_id, payload)
-        for i, res in enumerate(pool.results(), 1):
-            cid, d, s = res.task_id.split("|")
-            value = res.value if res.ok else {}
-            kb.record_evaluation(Evaluation(candidate=cid, domain=d, seed=int(s), status=res.status,
-                                            score=float(value["score"]) if value else None,
-                                            cost=dict(value.get("cost", {})), details=dict(value.get("details", {})),
-                                            behaviour=list(value.get("behaviour", [])), reason=res.reason,
-                                            seconds=float(res.seconds)))
-            progress(f"gallery {i}/{len(tasks)}: {d} seed {s} {res.status} in {res.seconds:.1f}s")
-    finally:
-        pool.shutdown()
+    with make_executor(executor_cfg, run_evaluation, scratch_root=scratch, scale={"device": device}) as pool:
+        for i, outcome in enumerate(evaluations.run(pool, tasks), 1):
+            kb.record_evaluation(outcome.evaluation)
+            res = outcome.result
+            progress(f"gallery {i}/{len(tasks)}: {outcome.key.domain} seed {outcome.key.seed} {res.status} "
+                     f"in {res.seconds:.1f}s")
 
 
 def _analyse(kb: KnowledgeBase, domains: Mapping[str, Any], triples: Mapping[str, Mapping[str, str]],

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from evolve.executor import TaskResult
-from evolve.execution import Executor
-from evolve.knowledge import Candidate, Evaluation
+from evolve.execution import Executor, TaskKey, evaluations
+from evolve.execution.evaluations import EvaluationTask, Outcome
+from evolve.knowledge import Candidate
 from evolve.phases.context import Context
 
 
@@ -27,55 +27,47 @@ def evaluate_stage(ctx: Context, stage: str, cycle: int, executor: Executor) -> 
     done = ctx.kb.done_keys()
     seeds = spec.seed_list(ctx.seed)
     allowed = ctx.archive.evaluations_left()
-    tasks = 0
+    tasks: list[EvaluationTask] = []
     for cand in pending:
         triple_json = {n: ctx.kb.genome(g)["json"] for n, g in cand.triple.items()}
         for name in ctx.domains_of(cand):
             for seed in seeds:
-                if (cand.id, name, seed) in done or (allowed is not None and tasks >= allowed):
+                if (cand.id, name, seed) in done or (allowed is not None and len(tasks) >= allowed):
                     continue
-                executor.submit(f"{cand.id}|{name}|{seed}", {
-                    "configs": ctx.stage_domain_cfgs[stage], "domain": name, "triple": triple_json,
-                    "stage": stage, "fraction": spec.fraction, "seed": seed})
-                tasks += 1
+                tasks.append(EvaluationTask(TaskKey(cand.id, name, seed), ctx.stage_domain_cfgs[stage], triple_json,
+                                            stage, spec.fraction))
     by_id = {c.id: c for c in pending}
-    finished = 0
-    for result in executor.results():
-        finished += 1
-        record(ctx, result, stage)
-        finish_candidate(ctx, by_id[result.task_id.split("|")[0]], seeds)
+    for finished, outcome in enumerate(evaluations.run(executor, tasks), 1):
+        record(ctx, outcome, stage)
+        finish_candidate(ctx, by_id[outcome.key.candidate], seeds)
         hv = append_hv_curve(ctx)
-        ctx.progress.update(cycle=cycle, cycles=ctx.cycles, stage=stage, done=finished, total=tasks,
-                            best=ctx.archive.best_perf(), hypervolume=hv, note=note(result))
+        ctx.progress.update(cycle=cycle, cycles=ctx.cycles, stage=stage, done=finished, total=len(tasks),
+                            best=ctx.archive.best_perf(), hypervolume=hv, note=note(outcome))
     for cand in pending:
         finish_candidate(ctx, cand, seeds)
     append_hv_history(ctx)
 
 
-def record(ctx: Context, result: TaskResult, stage: str) -> None:
+def record(ctx: Context, outcome: Outcome, stage: str) -> None:
     """Commit one result (with its perf against the stage's reference) and log it to the tracker."""
-    cid, name, seed = result.task_id.split("|")
-    value = result.value if result.status == "ok" else {}
-    ev = Evaluation(candidate=cid, domain=name, seed=int(seed), status=result.status,
-                    score=float(value["score"]) if value else None, cost=dict(value.get("cost", {})),
-                    details=dict(value.get("details", {})), behaviour=list(value.get("behaviour", [])),
-                    reason=result.reason, seconds=float(result.seconds))
-    if not ctx.kb.record_evaluation(ev, curves=value.get("curves"), reference=ctx.archive.reference_id(stage),
-                                    normalise=ctx.domains[name].normalise) or \
+    ev, key = outcome.evaluation, outcome.key
+    if not ctx.kb.record_evaluation(ev, curves=outcome.curves, reference=ctx.archive.reference_id(stage),
+                                    normalise=ctx.domains[key.domain].normalise) or \
             not (ctx.cfg.get("tracking") or {}).get("log_children", True):
         return
-    texts = {f"genome_{n}.txt": ctx.kb.genome(g)["text"] for n, g in ctx.kb.candidate(cid).triple.items()}
+    texts = {f"genome_{n}.txt": ctx.kb.genome(g)["text"] for n, g in ctx.kb.candidate(key.candidate).triple.items()}
     metrics = {"score": ev.score if ev.score is not None else math.nan, "eval_seconds": ev.seconds,
                **{f"cost.{k}": v for k, v in ev.cost.items()}, **{f"details.{k}": v for k, v in ev.details.items()}}
-    ctx.tracker.log_evaluation(f"{stage}/{name}/{cid[:8]}/seed{seed}",
-                               params={"stage": stage, "domain": name, "seed": seed, "candidate": cid},
+    ctx.tracker.log_evaluation(f"{stage}/{key.domain}/{key.candidate[:8]}/seed{key.seed}",
+                               params={"stage": stage, "domain": key.domain, "seed": key.seed,
+                                       "candidate": key.candidate},
                                metrics=metrics, tags={"status": ev.status, "reason": ev.reason[:4000]}, texts=texts)
 
 
-def note(result: TaskResult) -> str:
-    cid, name, seed = result.task_id.split("|")
-    what = f"{name} {cid[:8]} seed {seed}"
-    return f"{what}: ok in {result.seconds:.1f}s" if result.status == "ok" else f"{what}: {result.status}: {result.reason[:160]}"
+def note(outcome: Outcome) -> str:
+    result = outcome.result
+    return (f"{outcome.key}: ok in {result.seconds:.1f}s" if result.status == "ok"
+            else f"{outcome.key}: {result.status}: {result.reason[:160]}")
 
 
 def finish_candidate(ctx: Context, cand: Candidate, seeds: list[int]) -> None:

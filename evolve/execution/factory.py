@@ -1,33 +1,23 @@
-"""Choosing an executor: the protocol the campaign drives, and the factory that builds one from config.
+"""Choosing an executor: the factory that builds one from config (conf/executor/<kind>.yaml).
 
 Why a protocol: the campaign only submits tasks and consumes results, so `executor=local` (worker
-processes on this machine, `evolve/executor.py`) and `executor=ray` (Ray tasks on a cluster,
-`evolve/ray_executor.py`) are interchangeable. Ray is imported only when `kind: ray` is chosen.
+processes on this machine, `local.py`) and `executor=ray` (Ray tasks on a cluster, `ray_cluster.py`)
+are interchangeable. Ray is imported only when `kind: ray` is chosen. Nothing starts here: the
+executor starts when it is entered as a context manager (or on `start()`).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping
 
-from evolve.executor import Limits, LocalExecutor, TaskResult
+from evolve.execution.local import LocalExecutor
+from evolve.execution.protocol import Executor
+from evolve.execution.sandbox import Limits
 
 log = logging.getLogger(__name__)
 
 KINDS = ("local", "ray")
-
-
-@runtime_checkable
-class Executor(Protocol):
-    """Runs `fn(payload)` tasks somewhere else; every submitted task yields exactly one TaskResult."""
-
-    def submit(self, task_id: str, payload: Any) -> None: ...
-
-    def results(self, timeout: float | None = None) -> Iterator[TaskResult]: ...
-
-    def pending(self) -> int: ...
-
-    def shutdown(self) -> None: ...
 
 
 def limits_from_config(ecfg: Mapping[str, Any], device: str = "cpu") -> Limits:
@@ -52,7 +42,7 @@ def make_executor(ecfg: Mapping[str, Any], fn: Callable[[Any], Any], *, scratch_
         return LocalExecutor(fn, n_workers=int(ecfg.get("workers", 1)), time_limit_s=float(ecfg["time_limit_s"]),
                              scratch_root=scratch_root, env=env, limits=limits)
     if kind == "ray":
-        from evolve.ray_executor import RayExecutor  # imports ray: only when asked for
+        from evolve.execution.ray_cluster import RayExecutor  # imports ray: only when asked for
 
         resources = scale.get("resources") or {}
         return RayExecutor(fn, address=ecfg.get("address"), num_cpus=ecfg.get("num_cpus"),

@@ -1,4 +1,4 @@
-"""What a worker process runs: one (candidate, domain, seed) evaluation.
+"""What a worker process runs: one (candidate, domain, seed) evaluation (payload: `evaluations.EvaluationTask`).
 
 Domains are built once per worker process and cached, so imports and JAX compile
 caches stay warm across tasks. Everything crossing the process boundary is plain
@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from domains.base import Budget, Metrics
+from domains.base import Budget, Metrics, canonical_json
 from evolve.plugins import build_domain
-from domains.base import canonical_json
 
 _CACHE: dict[str, dict[str, Any]] = {}
 _CACHE_SIZE = 3  # one set of domains per stage: a ladder of scales evaluates each stage at its own rung

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import atexit
 import collections
-import contextlib
 import itertools
 import logging
-import math
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
@@ -33,225 +31,26 @@ import re
 import shutil
 import signal
 import tempfile
-import threading
 import time
-import traceback
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Hashable, Mapping
+
+from evolve.execution.protocol import TaskResult
+from evolve.execution.queue import ResultQueue
+from evolve.execution.sandbox import (Limits, describe_exception, disable_core_dumps, exit_reason, run_task,
+                                      set_address_space_limit, start_with_env, watch_parent, worker_environment)
 
 log = logging.getLogger(__name__)
 
-XLA_CPU_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-# Environment variable names containing any of these are not passed to workers.
-SECRET_MARKERS: tuple[str, ...] = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 MAX_START_FAILURES = 3  # consecutive workers dying before "ready" => the pool is broken
-_REASON_TAIL = 2000  # characters of traceback kept in TaskResult.reason
-_MESSAGE_HEAD = 2000  # characters of an exception's message kept in TaskResult.reason
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """The outcome of one submitted task; every submitted task yields exactly one."""
-
-    task_id: str
-    status: str  # "ok" | "error" (exception in the task) | "timeout" | "crash" (worker died)
-    value: Any = None  # the task function's return value when ok
-    reason: str = ""  # why it is not ok: exception + traceback tail, time limit, exit signal
-    seconds: float = 0.0  # wall time of the task, measured by the driver
-    worker: int = -1  # worker slot (0..n_workers-1), stable across respawns
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-task resource limits enforced inside the worker with setrlimit.
-
-    memory_mb:  RLIMIT_AS (address space) of the worker process; an allocation beyond it fails
-                (MemoryError in Python, an allocation error or abort inside XLA). None = off.
-                Leave it off on GPUs: CUDA reserves far more virtual address space than it uses.
-    cpu_time_s: CPU seconds (all threads together) one task may burn; past it the kernel sends
-                SIGXCPU and the task ends as a timeout. None = off. Multi-threaded XLA burns CPU
-                time faster than wall time, so size it as wall limit x cores used.
-    """
-
-    memory_mb: int | None = None
-    cpu_time_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.memory_mb is not None and int(self.memory_mb) <= 0:
-            raise ValueError(f"memory_mb must be > 0 or None, got {self.memory_mb}")
-        if self.cpu_time_s is not None and float(self.cpu_time_s) <= 0:
-            raise ValueError(f"cpu_time_s must be > 0 or None, got {self.cpu_time_s}")
-
-
-# --------------------------------------------------------------------------------------
-# Environment
-# --------------------------------------------------------------------------------------
-def is_secret(name: str) -> bool:
-    """Whether an environment variable name looks like it holds a credential."""
-    upper = name.upper()
-    return any(marker in upper for marker in SECRET_MARKERS)
-
-
-def worker_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a worker starts with: `base` minus secrets, plus `extra`, plus the
-    XLA flag that keeps vmapped CPU code from deadlocking."""
-    env = {k: v for k, v in base.items() if not is_secret(k)}
-    env.update({str(k): str(v) for k, v in (extra or {}).items()})
-    flags = env.get("XLA_FLAGS", "")
-    if XLA_CPU_FLAG not in flags:
-        env["XLA_FLAGS"] = f"{flags} {XLA_CPU_FLAG}".strip()
-    return env
-
-
-_ENV_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Make os.environ exactly `env` for the duration of the block (e.g. while starting processes
-    that must not inherit the driver's secrets), then restore it key by key."""
-    with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in set(os.environ) | set(env)}
-        try:
-            for key in list(os.environ):
-                if key not in env:
-                    del os.environ[key]
-            for key, value in env.items():
-                if os.environ.get(key) != value:
-                    os.environ[key] = value
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                elif os.environ.get(key) != value:
-                    os.environ[key] = value
-
-
-def _start_with_env(process: mp.process.BaseProcess, env: Mapping[str, str]) -> None:
-    """Start a spawn process whose *initial* environment is `env`.
-
-    multiprocessing execs the child with the parent's environment, so the parent's
-    os.environ is patched for the few milliseconds of `start()` (only the keys that differ)
-    and restored. Starting clean matters: stripping secrets inside the child would leave
-    them readable in /proc/<pid>/environ.
-    """
-    with environment(env):
-        process.start()
-
-
-# --------------------------------------------------------------------------------------
-# Worker side
-# --------------------------------------------------------------------------------------
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... [{len(text) - limit} more characters]"
-
-
-def describe_exception(exc: BaseException) -> str:
-    """`Type: message` followed by the tail of the traceback, both bounded (a genome can make an
-    exception with a gigabyte-long message, or one whose str() itself raises)."""
-    try:
-        message = str(exc)
-    except Exception:  # noqa: BLE001
-        message = "<exception message could not be formatted>"
-    head = f"{type(exc).__name__}: {_bounded(message, _MESSAGE_HEAD)}"
-    try:
-        tb = "".join(traceback.format_tb(exc.__traceback__))
-    except Exception:  # noqa: BLE001
-        tb = ""
-    tail = tb[-_REASON_TAIL:]
-    return f"{head}\nTraceback (most recent call last, tail):\n{tail}" if tail else head
-
-
-# ---- resource limits (worker side) ---------------------------------------------------
-def cpu_seconds_used() -> float:
-    """CPU time this process has used so far, all threads, user + system."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def set_cpu_budget(seconds: float | None) -> None:
-    """Let the process burn `seconds` more CPU time from now (soft RLIMIT_CPU); None lifts it.
-
-    RLIMIT_CPU counts the whole life of a process, so a persistent worker re-arms it before
-    every task; only the soft limit moves (the hard one stays, so it can be raised again).
-    """
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if seconds is None:
-        soft = hard
-    else:
-        soft = int(math.ceil(cpu_seconds_used() + float(seconds)))
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-def set_address_space_limit(megabytes: int | None) -> None:
-    """Soft RLIMIT_AS of `megabytes` (None lifts it back to the hard limit)."""
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    soft = hard if megabytes is None else int(megabytes) * 1024 * 1024
-    if hard != resource.RLIM_INFINITY and soft > hard:
-        soft = hard
-    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-def disable_core_dumps() -> None:
-    """A task killed by SIGSEGV/SIGXCPU/SIGABRT must not leave a multi-GB core file behind."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
-    """Exit when the driver disappears, even in the middle of a long task (no orphans)."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(interval_s)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="evolve-parent-watch", daemon=True).start()
-
-
-def _run_task(fn: Callable[[Any], Any], payload_blob: bytes, scratch: str, home: str,
-              cpu_time_s: float | None = None) -> tuple:
-    """Run one task inside its scratch directory under its CPU budget; return ("ok", value) or
-    ("error", reason)."""
-    os.environ["EVOLVE_SCRATCH"] = scratch
-    tempfile.tempdir = scratch  # tempfile users also land in the scratch dir
-    try:
-        os.chdir(scratch)
-        payload = pickle.loads(payload_blob)
-        if cpu_time_s is not None:
-            set_cpu_budget(cpu_time_s)
-        return ("ok", fn(payload))
-    except BaseException as exc:  # noqa: BLE001 - any failure of the task is its result
-        return ("error", describe_exception(exc))
-    finally:
-        if cpu_time_s is not None:
-            set_cpu_budget(None)
-        os.chdir(home)
-        tempfile.tempdir = None
-        os.environ.pop("EVOLVE_SCRATCH", None)
 
 
 def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -> None:
     """Worker loop: load fn, say "ready", then run tasks until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    _watch_parent(os.getppid())
+    watch_parent(os.getppid())
     os.chdir(home)
     disable_core_dumps()
     if limits.memory_mb:
@@ -276,7 +75,7 @@ def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -
         if init_error:
             outcome = ("error", init_error)
         else:
-            outcome = _run_task(fn, payload_blob, scratch, home, limits.cpu_time_s)
+            outcome = run_task(fn, payload_blob, scratch, home, limits.cpu_time_s)
         try:
             conn.send(outcome)
         except (EOFError, OSError, BrokenPipeError):
@@ -292,7 +91,7 @@ def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -
 # --------------------------------------------------------------------------------------
 @dataclass
 class _Task:
-    task_id: str
+    task_id: Hashable
     payload_blob: bytes
     scratch: Path | None = None
     started: float = 0.0
@@ -309,24 +108,6 @@ class _Worker:
     task: _Task | None = None
 
 
-def exit_reason(exitcode: int | None, limits: Limits | None = None) -> str:
-    """Human-readable description of how a worker process ended (naming the limit it hit)."""
-    if exitcode is None:
-        return "worker died (exit code unknown)"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        reason = f"worker died with signal {name} (exit {exitcode})"
-        if limits is not None and limits.cpu_time_s and -exitcode == signal.SIGXCPU:
-            return f"CPU time limit of {limits.cpu_time_s:g} s exceeded ({reason})"
-        if limits is not None and limits.memory_mb and -exitcode in (signal.SIGABRT, signal.SIGSEGV):
-            return f"{reason}; possibly an allocation beyond the {limits.memory_mb} MB address-space limit"
-        return reason
-    return f"worker died with exit code {exitcode}"
-
-
 _LIVE_EXECUTORS: "weakref.WeakSet[LocalExecutor]" = weakref.WeakSet()
 
 
@@ -334,59 +115,6 @@ _LIVE_EXECUTORS: "weakref.WeakSet[LocalExecutor]" = weakref.WeakSet()
 def _shutdown_all() -> None:
     for executor in list(_LIVE_EXECUTORS):
         executor.shutdown()
-
-
-class ResultQueue:
-    """The result side every executor shares: finished results wait in `_done` until yielded once;
-    `_known` holds the ids submitted and not yet yielded; the executor's own `_poll(timeout)` moves
-    finished work into `_done`."""
-
-    _done: collections.deque[TaskResult]
-    _known: set[str]
-    _closed: bool
-
-    def _poll(self, timeout: float | None) -> None:
-        raise NotImplementedError
-
-    def _accept(self, task_id: str, payload: Any) -> bytes:
-        """Check a submission and register it as pending; the payload pickled (a bad one fails here, in
-        the caller, rather than in a worker)."""
-        if self._closed:
-            raise RuntimeError("executor is shut down")
-        if task_id in self._known:
-            raise ValueError(f"task {task_id!r} is already pending")
-        try:
-            blob = pickle.dumps(payload)
-        except Exception as exc:
-            raise TypeError(f"payload of task {task_id!r} is not picklable: {exc}") from exc
-        self._known.add(task_id)
-        return blob
-
-    def results(self, timeout: float | None = None) -> Iterator[TaskResult]:
-        """Yield each finished task once, as soon as it finishes, until none is pending.
-
-        `timeout` bounds the wait for the *next* result: when it passes with nothing
-        finished, the iterator ends quietly (tasks stay pending; call again later). A
-        consumer that stops iterating early loses nothing either.
-        """
-        while True:
-            if self._done:
-                result = self._done.popleft()
-                self._known.discard(result.task_id)
-                yield result
-                continue
-            if not self._known or self._closed:
-                return
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._done:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self._poll(remaining)
-
-    def pending(self) -> int:
-        """Tasks submitted whose result has not been yielded yet."""
-        return len(self._known)
 
 
 class LocalExecutor(ResultQueue):
@@ -439,25 +167,38 @@ class LocalExecutor(ResultQueue):
         if memory_limit_mb is not None:
             limits = Limits(memory_mb=memory_limit_mb, cpu_time_s=limits.cpu_time_s)
         self.limits = limits
+        self._scratch_root = scratch_root
+        self.scratch_root: Path | None = None
         self._owns_scratch = scratch_root is None
-        root = Path(tempfile.mkdtemp(prefix="evolve-scratch-")) if scratch_root is None else Path(scratch_root)
-        root.mkdir(parents=True, exist_ok=True)
-        self.scratch_root = root.resolve()
         self._ctx = mp.get_context("spawn")
         self._queue: collections.deque[_Task] = collections.deque()
         self._done: collections.deque[TaskResult] = collections.deque()
-        self._known: set[str] = set()  # task ids submitted and not yet yielded
+        self._known: set[Hashable] = set()  # task ids submitted and not yet yielded
         self._start_failures = 0
         self._broken = ""
         self._closed = False
+        self._started = False
         self._counter = itertools.count()
         self._workers: list[_Worker | None] = [None] * n_workers
-        for index in range(n_workers):
+
+    def start(self) -> "LocalExecutor":
+        """Create the scratch root and spawn the workers (once; entering a `with` block calls it)."""
+        if self._closed:
+            raise RuntimeError("executor is shut down")
+        if self._started:
+            return self
+        root = (Path(tempfile.mkdtemp(prefix="evolve-scratch-")) if self._scratch_root is None
+                else Path(self._scratch_root))
+        root.mkdir(parents=True, exist_ok=True)
+        self.scratch_root = root.resolve()
+        self._started = True
+        for index in range(self.n_workers):
             self._workers[index] = self._spawn(index)
         _LIVE_EXECUTORS.add(self)
+        return self
 
     # ---- public API ------------------------------------------------------------------
-    def submit(self, task_id: str, payload: Any) -> None:
+    def submit(self, task_id: Hashable, payload: Any) -> None:
         """Queue a task; it starts as soon as a worker is free. Never blocks on work."""
         blob = self._accept(task_id, payload)
         task = _Task(task_id, blob)
@@ -473,6 +214,8 @@ class LocalExecutor(ResultQueue):
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every worker has started (imports + initializer); True if all did."""
+        if not self._started:
+            raise RuntimeError("executor not started: call start() first or use it in a `with` block")
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed and not self._broken and not all(w and w.ready for w in self._workers):
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -487,6 +230,8 @@ class LocalExecutor(ResultQueue):
             return
         self._closed = True
         _LIVE_EXECUTORS.discard(self)
+        if not self._started:
+            return
         for worker in self._workers:
             if worker is not None:
                 self._retire(worker, graceful=worker.task is None)
@@ -494,12 +239,6 @@ class LocalExecutor(ResultQueue):
         self._queue.clear()
         if self._owns_scratch:
             shutil.rmtree(self.scratch_root, ignore_errors=True)
-
-    def __enter__(self) -> "LocalExecutor":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
 
     def __del__(self) -> None:  # best effort; atexit and __exit__ are the real guarantees
         try:
@@ -520,7 +259,7 @@ class LocalExecutor(ResultQueue):
             name=f"evolve-worker-{index}",
             daemon=False,  # tasks may start processes of their own
         )
-        _start_with_env(process, worker_environment(os.environ, extra))
+        start_with_env(process, worker_environment(os.environ, extra))
         child_conn.close()
         return _Worker(index=index, process=process, conn=parent_conn, spawned=time.monotonic())
 
@@ -560,8 +299,8 @@ class LocalExecutor(ResultQueue):
         while self._queue:
             self._finish(self._queue.popleft(), "crash", reason=reason, worker=-1)
 
-    def _scratch_for(self, task_id: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:48] or "task"
+    def _scratch_for(self, task_id: Hashable) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(task_id))[:48] or "task"
         return Path(tempfile.mkdtemp(prefix=f"{safe}-{next(self._counter)}-", dir=self.scratch_root))
 
     def _dispatch(self) -> None:

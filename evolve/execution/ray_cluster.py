@@ -26,13 +26,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import ray
 import ray.exceptions
 
-from evolve.executor import (Limits, ResultQueue, TaskResult, _run_task, describe_exception, environment,
-                             is_secret, set_address_space_limit, worker_environment)
+from evolve.execution.protocol import TaskResult
+from evolve.execution.queue import ResultQueue
+from evolve.execution.sandbox import (Limits, describe_exception, environment, is_secret, run_task,
+                                      set_address_space_limit, worker_environment)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def _on_sigxcpu(signum: int, frame: Any) -> None:
     raise CpuTimeExceeded("CPU time limit exceeded (SIGXCPU)")
 
 
-def run_ray_task(fn: Callable[[Any], Any], task_id: str, payload_blob: bytes, scratch_root: str,
+def run_ray_task(fn: Callable[[Any], Any], task_id: Hashable, payload_blob: bytes, scratch_root: str,
                  limits: Limits) -> tuple[str, Any]:
     """One evaluation inside a Ray worker: ("ok", value) | ("error", reason) | ("timeout", reason)."""
     for name in [k for k in os.environ if is_secret(k)]:  # a joined cluster may carry the driver's secrets
@@ -81,7 +83,7 @@ def run_ray_task(fn: Callable[[Any], Any], task_id: str, payload_blob: bytes, sc
     if limits.memory_mb:
         set_address_space_limit(_address_space_mb() + int(limits.memory_mb))
     try:
-        status, content = _run_task(fn, payload_blob, scratch, home, cpu)
+        status, content = run_task(fn, payload_blob, scratch, home, cpu)
         if status == "ok":
             try:
                 pickle.dumps(content)  # the same contract as locally: plain picklable results
@@ -116,7 +118,7 @@ def connect(address: str | None = None, *, num_cpus: float | None = None, num_gp
 
 @dataclass
 class _Flight:
-    task_id: str
+    task_id: Hashable
     started: float
 
 
@@ -147,24 +149,39 @@ class RayExecutor(ResultQueue):
         self.max_retries = int(max_retries)
         self.time_limit_s = float(time_limit_s)
         self.limits = limits or Limits()
-        root = Path(scratch_root) if scratch_root is not None else Path(tempfile.gettempdir()) / "evolve-scratch"
+        self._scratch_root = scratch_root
+        self.scratch_root: Path | None = None
+        self._connection = dict(address=address, num_cpus=num_cpus, num_gpus=num_gpus, env=env)
+        self._owns_cluster = False
+        self._remote: Any = None
+        self._queue: collections.deque[tuple[Hashable, bytes]] = collections.deque()
+        self._flights: dict[Any, _Flight] = {}
+        self._done: collections.deque[TaskResult] = collections.deque()
+        self._known: set[Hashable] = set()
+        self._closed = False
+        self._started = False
+
+    def start(self) -> "RayExecutor":
+        """Connect to (or start) the cluster, unless this process is already connected; once."""
+        if self._closed:
+            raise RuntimeError("executor is shut down")
+        if self._started:
+            return self
+        root = (Path(self._scratch_root) if self._scratch_root is not None
+                else Path(tempfile.gettempdir()) / "evolve-scratch")
         root.mkdir(parents=True, exist_ok=True)
         self.scratch_root = root.resolve()
-        self._owns_cluster = False
         if not ray.is_initialized():
-            connect(address, num_cpus=num_cpus, num_gpus=num_gpus, env=env)
+            connect(**self._connection)
             self._owns_cluster = True
         self._remote = ray.remote(run_ray_task).options(
             num_cpus=self.task_cpus, num_gpus=self.task_gpus, max_retries=self.max_retries,
             retry_exceptions=False)
-        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
-        self._flights: dict[Any, _Flight] = {}
-        self._done: collections.deque[TaskResult] = collections.deque()
-        self._known: set[str] = set()
-        self._closed = False
+        self._started = True
+        return self
 
     # ---- public API ------------------------------------------------------------------
-    def submit(self, task_id: str, payload: Any) -> None:
+    def submit(self, task_id: Hashable, payload: Any) -> None:
         """Queue a task; it is dispatched as soon as the cluster has room. Never blocks on work."""
         blob = self._accept(task_id, payload)
         self._queue.append((task_id, blob))
@@ -195,12 +212,6 @@ class RayExecutor(ResultQueue):
         self._queue.clear()
         if self._owns_cluster and ray.is_initialized():
             ray.shutdown()
-
-    def __enter__(self) -> "RayExecutor":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
 
     # ---- internals -------------------------------------------------------------------
     def _dispatch(self) -> None:
