@@ -3,7 +3,8 @@
 `raw_corpus(cfg)` is the raw material a data-curation pipeline works on: clean documents of several kinds
 (`corpus_sources`: reference-manual prose, docstrings, code, licences) plus degraded documents derived from
 them with known provenance (`corpus_degrade`: duplicates, boilerplate and spam, word salad, mojibake,
-noise, fragments). Each clean source is split once, by a content hash, into
+noise, fragments), plus naturally noisy files of the install (`corpus_natural`: licences copied across
+packages, machine-generated code, text in other languages). Each clean source is split once, by a content hash, into
 
 - ``heldout``:   the clean evaluation set of that source (never degraded, never trained on);
 - ``reference``: clean text a learned quality scorer may use as its positive class;
@@ -30,12 +31,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from proxies.cache import cache_root
-from proxies.corpus_degrade import DEGRADED_KINDS, KINDS, degrade, vocabulary
+from proxies.corpus_degrade import DEGRADED_KINDS, degrade, vocabulary
+from proxies.corpus_natural import NATURAL_KINDS, NATURAL_SOURCE, fingerprint_files, natural_documents
 from proxies.corpus_sources import CLEAN_SOURCES, fingerprint, read_source
 
 VOCAB_SIZE = 256  # byte-level tokens
 EOT = 0  # document separator; NUL never occurs inside a document (sources strip it)
-_BUILDER_VERSION = 4  # bump when the corpus construction changes, to invalidate caches
+KINDS: tuple[str, ...] = ("clean",) + DEGRADED_KINDS + NATURAL_KINDS  # provenance of every raw document
+_BUILDER_VERSION = 7  # bump when the corpus construction changes, to invalidate caches
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class CorpusConfig:
         ("exact_dup", 2.0), ("near_dup", 1.5), ("boilerplate", 1.0), ("salad", 1.5),
         ("mojibake", 1.0), ("noise", 1.0), ("fragment", 0.5),
     )
+    natural_bytes: int = 150_000  # per natural kind (corpus_natural: real duplicated, generated, foreign text)
     decontam_ngram: int = 8  # word n-gram length of the train/held-out overlap check
     decontam_overlap: float = 0.2  # drop training documents sharing more of their n-grams with held-out text
     sources: tuple[str, ...] = CLEAN_SOURCES
@@ -64,7 +68,7 @@ class CorpusConfig:
     @classmethod
     def small(cls) -> "CorpusConfig":
         """Tens of MB raw, for GPU-sized proxies."""
-        return cls(source_bytes=6_000_000, heldout_bytes=200_000, reference_bytes=200_000)
+        return cls(source_bytes=6_000_000, heldout_bytes=200_000, reference_bytes=200_000, natural_bytes=2_000_000)
 
     @classmethod
     def preset(cls, name: str) -> "CorpusConfig":
@@ -76,7 +80,9 @@ class CorpusConfig:
 @dataclass(frozen=True, eq=False)
 class RawCorpus:
     """Documents with their provenance: `source[i]` indexes `sources`, `kind[i]` indexes `kinds`
-    ('clean' or a degradation), `parent[i]` is the clean document a degraded one came from (-1 if none)."""
+    ('clean', a template degradation or a natural kind), `parent[i]` is the clean document a template
+    degraded (-1 if none), `origin[i]` says where the text came from: 'source:<name>' (a clean source),
+    'template:<kind>' (corpus_degrade) or the file a natural document was read from (corpus_natural)."""
 
     texts: tuple[str, ...]
     source: np.ndarray  # (N,) int16
@@ -87,6 +93,7 @@ class RawCorpus:
     reference: Mapping[str, tuple[str, ...]]
     kinds: tuple[str, ...] = KINDS
     name: str = "offline"
+    origin: tuple[str, ...] = ()  # empty where unknown (user corpora)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -98,7 +105,8 @@ class RawCorpus:
     def subset(self, index: np.ndarray) -> "RawCorpus":
         index = np.asarray(index, dtype=np.int64)
         return RawCorpus(tuple(self.texts[i] for i in index), self.source[index], self.kind[index],
-                         self.parent[index], self.sources, self.heldout, self.reference, self.kinds, self.name)
+                         self.parent[index], self.sources, self.heldout, self.reference, self.kinds, self.name,
+                         tuple(self.origin[i] for i in index) if self.origin else ())
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,7 +195,7 @@ def decontaminate(train: list[str], heldout: list[str], n: int, max_overlap: flo
 
 def _build(cfg: CorpusConfig) -> dict:
     rng = np.random.default_rng(cfg.seed)
-    texts, source, kind, parent = [], [], [], []
+    texts, source, kind, parent, origin = [], [], [], [], []
     heldout, reference, clean_by_source = {}, {}, {}
     for s, name in enumerate(cfg.sources):
         train, ref, held = _split(read_source(name, cfg.source_bytes, cfg.doc_chars), cfg)
@@ -200,6 +208,7 @@ def _build(cfg: CorpusConfig) -> dict:
         source += [s] * len(train)
         kind += [0] * len(train)
         parent += [-1] * len(train)
+        origin += [f"source:{name}"] * len(train)
     weights = dict(cfg.kind_weights)
     total_weight = sum(weights.values())
     for s, name in enumerate(cfg.sources):
@@ -213,23 +222,41 @@ def _build(cfg: CorpusConfig) -> dict:
                 source.append(s)
                 kind.append(KINDS.index(kind_name))
                 parent.append(offset + p)
+                origin.append(f"template:{kind_name}")
+    # Real noisy files, decontaminated against every held-out set (n-grams, as the clean training text) and
+    # never a verbatim copy of a reference document (copies of clean licences are common among them).
+    all_heldout = [t for held in heldout.values() for t in held]
+    references = {t for ref in reference.values() for t in ref}
+    for kind_name in NATURAL_KINDS:
+        if NATURAL_SOURCE[kind_name] not in cfg.sources:
+            continue
+        found = natural_documents(kind_name, cfg.natural_bytes, cfg.doc_chars)
+        clean = set(decontaminate([t for t, _ in found], all_heldout, cfg.decontam_ngram, cfg.decontam_overlap))
+        for text, path in found:
+            if text in clean and text not in references:
+                texts.append(text)
+                source.append(cfg.sources.index(NATURAL_SOURCE[kind_name]))
+                kind.append(KINDS.index(kind_name))
+                parent.append(-1)
+                origin.append(path)
     # One fixed shuffle, so position says nothing about provenance (dedup keeps an arbitrary copy).
     perm = rng.permutation(len(texts))
     where = np.argsort(perm)  # old index -> new index
     texts = [texts[i] for i in perm]
-    source, kind = [source[i] for i in perm], [kind[i] for i in perm]
+    source, kind, origin = [source[i] for i in perm], [kind[i] for i in perm], [origin[i] for i in perm]
     parent = [int(where[parent[i]]) if parent[i] >= 0 else -1 for i in perm]
-    return {"texts": texts, "source": source, "kind": kind, "parent": parent,
+    return {"texts": texts, "source": source, "kind": kind, "parent": parent, "origin": origin,
             "heldout": heldout, "reference": reference, "sources": list(cfg.sources)}
 
 
-def _cache_key(cfg: CorpusConfig) -> str:
-    blob = json.dumps([_BUILDER_VERSION, fingerprint(), asdict(cfg)], sort_keys=True)
+def corpus_key(cfg: CorpusConfig) -> str:
+    """Identifies the built corpus: builder version, install fingerprints, config."""
+    blob = json.dumps([_BUILDER_VERSION, fingerprint(), fingerprint_files(), asdict(cfg)], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def _load_or_build(cfg: CorpusConfig) -> dict:
-    path = os.path.join(cache_dir(), f"raw-{_cache_key(cfg)}.json")
+    path = os.path.join(cache_dir(), f"raw-{corpus_key(cfg)}.json")
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -263,6 +290,7 @@ def raw_corpus(cfg: CorpusConfig = CorpusConfig.tiny()) -> RawCorpus:
         sources=tuple(data["sources"]),
         heldout={k: tuple(v) for k, v in data["heldout"].items()},
         reference={k: tuple(v) for k, v in data["reference"].items()},
+        origin=tuple(data["origin"]),
     )
 
 

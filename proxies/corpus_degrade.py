@@ -16,7 +16,6 @@ import numpy as np
 DEGRADED_KINDS: tuple[str, ...] = (
     "exact_dup", "near_dup", "boilerplate", "salad", "mojibake", "noise", "fragment",
 )
-KINDS: tuple[str, ...] = ("clean",) + DEGRADED_KINDS
 
 _WORD = re.compile(r"\S+")
 

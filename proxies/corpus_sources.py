@@ -5,7 +5,7 @@ Four kinds of text, each a real register a language model should learn:
 - ``docs``:       the Python reference manual as prose (``pydoc_data/topics.py``, what ``help()`` shows);
 - ``docstrings``: module, class and function docstrings of the standard library (read with ``ast``;
                   nothing is imported, so no module code ever runs);
-- ``code``:       standard-library source code;
+- ``code``:       standard-library source code (machine-generated files excluded: see ``is_generated``);
 - ``licences``:   licence texts (the interpreter's ``LICENSE.txt`` and those of installed distributions).
 
 Files are visited in a hash order of their relative paths, so a byte cap takes a stable spread sample of
@@ -19,11 +19,17 @@ import glob
 import hashlib
 import inspect
 import os
+import re
 import site
 import sysconfig
 from collections.abc import Callable, Iterator
 
 CLEAN_SOURCES: tuple[str, ...] = ("docs", "docstrings", "code", "licences")
+
+# Headers that mark a file as machine-generated (codec tables, protobuf modules, build configuration):
+# such files are naturally noisy text (`corpus_natural`), never part of a clean source.
+_GENERATED = re.compile(r"gencodec\.py|DO NOT EDIT|[Aa]uto-?generated|[Aa]utomatically generated|"
+                        r"[Gg]enerated by (the )?(protocol buffer compiler|\S+\.py)|configuration generated")
 
 # Test suites hold deliberately odd strings (encodings, fuzz inputs); vendored trees repeat other sources.
 _SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__",
@@ -46,6 +52,11 @@ def _stdlib_py_files() -> list[str]:
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
         found += [os.path.relpath(os.path.join(here, f), root) for f in files if f.endswith(".py")]
     return [os.path.join(root, rel) for rel in sorted(found, key=_hash_key)]
+
+
+def is_generated(text: str) -> bool:
+    """Whether the file's header says a program wrote it (its first 600 characters)."""
+    return bool(_GENERATED.search(text[:600]))
 
 
 def _read(path: str) -> str | None:
@@ -111,14 +122,14 @@ def _docstrings_of(source: str) -> str:
 def _docstring_texts() -> Iterator[str]:
     for path in _stdlib_py_files():
         source = _read(path)
-        if source:
+        if source and not is_generated(source):
             yield _docstrings_of(source)
 
 
 def _code_texts() -> Iterator[str]:
     for path in _stdlib_py_files():
         source = _read(path)
-        if source:
+        if source and not is_generated(source):
             yield source
 
 

@@ -1,12 +1,15 @@
 """The offline corpus: byte tokens, deterministic splits, provenance of degraded documents, caching."""
+import os
+
 import numpy as np
 import pytest
 
 from proxies import corpus as corpus_mod
-from proxies.corpus import (EOT, VOCAB_SIZE, CorpusConfig, decode, default_corpus, encode, raw_corpus,
+from proxies.corpus import (EOT, KINDS, VOCAB_SIZE, CorpusConfig, decode, default_corpus, encode, raw_corpus,
                             token_corpus)
-from proxies.corpus_degrade import DEGRADED_KINDS, KINDS, degrade, fragment, mojibake, salad
-from proxies.corpus_sources import CLEAN_SOURCES, chunk
+from proxies.corpus_degrade import DEGRADED_KINDS, degrade, fragment, mojibake, salad
+from proxies.corpus_natural import NATURAL_KINDS, NATURAL_SOURCE
+from proxies.corpus_sources import CLEAN_SOURCES, chunk, is_generated, read_source, stdlib_dir
 
 SMALL = CorpusConfig(source_bytes=60_000, heldout_bytes=8_000, reference_bytes=8_000)
 
@@ -39,10 +42,11 @@ def test_token_corpus_cuts_training_tokens():
 def test_raw_corpus_provenance_and_disjoint_splits():
     raw = raw_corpus(SMALL)
     assert raw.sources == CLEAN_SOURCES
-    assert set(np.unique(raw.kind)) == set(range(len(KINDS)))  # clean + every degradation present
+    templated = [KINDS.index(k) for k in ("clean",) + DEGRADED_KINDS]
+    assert set(templated) <= set(np.unique(raw.kind))  # clean + every template degradation present
     clean = raw.kind == 0
     assert np.all(raw.parent[clean] == -1)
-    degraded = np.flatnonzero(~clean)
+    degraded = np.flatnonzero(np.isin(raw.kind, templated[1:]))
     assert np.all(raw.kind[raw.parent[degraded]] == 0)  # parents are clean documents ...
     assert np.all(raw.source[raw.parent[degraded]] == raw.source[degraded])  # ... of the same source
     for i in np.flatnonzero(raw.kind == KINDS.index("exact_dup")):
@@ -93,3 +97,41 @@ def test_unknown_kind_or_source_is_a_clear_error():
     with pytest.raises(ValueError, match="sources"):
         raw_corpus(CorpusConfig(sources=("web",)))
     assert set(DEGRADED_KINDS) == set(dict(CorpusConfig().kind_weights))
+
+
+def test_provenance_heldout_is_source_text_and_every_document_says_where_it_came_from():
+    """Held-out and reference sets are text the clean readers returned (never a template's output nor a
+    natural noisy file); every raw document's origin matches its kind; natural documents are verbatim
+    pieces of the file they name."""
+    import site
+    import sysconfig
+
+    raw = raw_corpus(SMALL)
+    for name in CLEAN_SOURCES:
+        readers = set(read_source(name, SMALL.source_bytes, SMALL.doc_chars))
+        assert set(raw.heldout[name]) <= readers and set(raw.reference[name]) <= readers
+    evaluated = {t for held in raw.heldout.values() for t in held}
+    assert len(raw.origin) == len(raw)
+    roots = {"stdlib": stdlib_dir(), "site-packages": [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]}
+    for i, (kind, origin) in enumerate(zip(raw.kind, raw.origin)):
+        name = KINDS[kind]
+        if name == "clean":
+            assert origin == f"source:{raw.sources[raw.source[i]]}"
+        elif name in DEGRADED_KINDS:
+            assert origin == f"template:{name}" and raw.parent[i] >= 0
+        else:
+            assert raw.sources[raw.source[i]] == NATURAL_SOURCE[name] and raw.parent[i] == -1
+            assert raw.texts[i] not in evaluated
+            label, rel = origin.split("/", 1)
+            candidates = [roots["stdlib"]] if label == "stdlib" else roots["site-packages"]
+            files = [os.path.join(r, rel) for r in candidates if os.path.isfile(os.path.join(r, rel))]
+            assert files and raw.texts[i] in open(files[0], encoding="utf-8").read().replace("\x00", "")
+    generated = [i for i in np.flatnonzero(raw.kind == KINDS.index("generated"))]
+    assert generated, "the standard library's codec tables are machine-generated on every install"
+
+
+def test_generated_files_are_recognised_by_their_header():
+    codec = open(os.path.join(stdlib_dir(), "encodings", "cp1252.py"), encoding="utf-8").read()
+    assert is_generated(codec)
+    assert not is_generated(open(os.path.join(stdlib_dir(), "ast.py"), encoding="utf-8").read())
+    assert set(NATURAL_KINDS) == set(NATURAL_SOURCE) and set(NATURAL_KINDS) <= set(KINDS)

@@ -11,7 +11,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,15 @@ import numpy as np
 from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics, genome_id
 from domains.data import baselines as bl
 from domains.data import describe, genome as gn, operators, text
+from domains.data.control import ControlCache, bucket, random_filter
 from domains.data.genome import DataGenome
 from domains.data.mixture import training_tokens
 from domains.data.pipeline import Context, Docs, kept_fractions, run_steps
 from domains.data.user_corpus import OFFLINE, load_user_corpus, validate_corpus_config
-from proxies.corpus import VOCAB_SIZE, CorpusConfig, RawCorpus, TokenCorpus, encode, raw_corpus
+from proxies.corpus import VOCAB_SIZE, CorpusConfig, RawCorpus, TokenCorpus, corpus_key, encode, raw_corpus
 
 CURVE_POINTS = 4  # loss-curve features in the behaviour vector
+CONTROL_STREAM = 1  # the random filter's generator is seeded with (evaluation seed, CONTROL_STREAM)
 
 
 class DataDomain:
@@ -40,6 +42,7 @@ class DataDomain:
         self._raw: RawCorpus | None = None
         self._curated: OrderedDict[str, tuple[Docs, float]] = OrderedDict()
         self._sources: tuple[str, ...] | None = None
+        self._controls = ControlCache(disk=bool(self._control_settings()["disk_cache"]))
 
     # --- the corpus ------------------------------------------------------------------------------------
     def corpus_config(self) -> CorpusConfig:
@@ -162,13 +165,6 @@ class DataDomain:
         return default_model_fn(spec, VOCAB_SIZE, max_len, self.lm_config(1.0).dtype)
 
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
-        import jax
-
-        from proxies.cache import enable_compile_cache
-        from proxies.lm import measure
-
-        if self.cfg.get("compile_cache", True):
-            enable_compile_cache()  # every stage and pipeline shares one trainer per model (see n_tokens)
         genome = triple[self.name]
         if not (ok := self.check(genome)).ok:
             raise EvaluationError(f"invalid genome: {ok.reason}")
@@ -176,30 +172,16 @@ class DataDomain:
         kept, pipeline_seconds = self.curate(genome)
         if not len(kept):
             raise EvaluationError("the curation pipeline kept no documents")
-        cfg = self.lm_config(budget.fraction)
-        # Every stage draws the full stage's token budget and trains its own (shorter) run on it: the token
-        # array's length, and so the compiled trainer, is the same at every stage and for every pipeline.
-        capacity = max(cfg.steps, self.lm_config(1.0).steps)
-        n_tokens = capacity * cfg.batch_size * cfg.seq_len + 1
-        rng = np.random.default_rng(budget.seed)
         weights = {s: genome.weight(s) for s in raw.sources}
-        try:
-            tokens, mix_details = training_tokens(kept, raw.sources, weights, n_tokens, genome.order, rng)
-        except ValueError as exc:
-            raise EvaluationError(str(exc)) from exc
-        eval_sets = {s: encode(raw.heldout[s]) for s in raw.sources}
-        result = measure(cfg, self.model_fn(triple, partners, cfg.seq_len), tokens, eval_sets,
-                         jax.random.PRNGKey(budget.seed), max_steps=capacity)
+        run = self._train_and_score(kept, weights, genome.order, triple, budget, partners)
+        eval_loss, result, tokens, mix_details = run
         metrics = result["metrics"] if "metrics" in result else result
-        if bool(np.asarray(metrics.get("diverged", False))):
-            raise EvaluationError("LM training diverged")
-        eval_loss = {s: float(np.asarray(v)) for s, v in metrics["eval_loss"].items()}
-        if not all(math.isfinite(v) for v in eval_loss.values()):
-            raise EvaluationError(f"non-finite held-out loss {eval_loss}")
         score = -float(np.mean(list(eval_loss.values())))
         before = self._all_docs()
         by_source = kept_fractions(before, kept, raw.sources, "source")
         by_kind = kept_fractions(before, kept, raw.kinds, "kind")
+        kept_tokens = float(kept.nbytes().sum() / before.nbytes().sum())
+        control = self._control_details(genome, kept_tokens, eval_loss, triple, budget, partners)
         curve = np.asarray(metrics["train_loss"], dtype=np.float64).ravel()
         train_seconds = float(result.get("train_seconds", 0.0))
         return Metrics(
@@ -212,11 +194,100 @@ class DataDomain:
                      **{f"kept_kind/{k}": v for k, v in by_kind.items() if math.isfinite(v)},
                      **{f"eval_loss/{s}": v for s, v in eval_loss.items()},
                      **mix_details, "docs_kept": float(len(kept)),
-                     "bytes_kept": float(kept.nbytes().sum()),
+                     "bytes_kept": float(kept.nbytes().sum()), "kept_tokens": kept_tokens, **control,
                      "tokens_per_second": float(result.get("tokens_per_second", 0.0))},
             behaviour=[*(by_kind[k] for k in raw.kinds), *curve_features(curve)],
             curves={"train_loss": curve[:: max(1, curve.size // 200)].tolist()},
         )
+
+    def _train_and_score(self, docs: Docs, weights: Mapping[str, float], order: str, triple: Mapping[str, Any],
+                         budget: Budget, partners: Mapping[str, Any]) -> tuple[dict[str, float], dict, np.ndarray,
+                                                                                dict[str, float]]:
+        """Draw the stage's tokens from `docs`, train the model, return (held-out loss per source, the
+        trainer's result, the tokens, mixture details). Pipelines and their controls both come here."""
+        import jax
+
+        from proxies.cache import enable_compile_cache
+        from proxies.lm import measure
+
+        if self.cfg.get("compile_cache", True):
+            enable_compile_cache()  # every stage and pipeline shares one trainer per model (see n_tokens)
+        raw = self.raw()
+        cfg = self.lm_config(budget.fraction)
+        # Every stage draws the full stage's token budget and trains its own (shorter) run on it: the token
+        # array's length, and so the compiled trainer, is the same at every stage and for every pipeline.
+        capacity = max(cfg.steps, self.lm_config(1.0).steps)
+        n_tokens = capacity * cfg.batch_size * cfg.seq_len + 1
+        rng = np.random.default_rng(budget.seed)
+        try:
+            tokens, mix_details = training_tokens(docs, raw.sources, weights, n_tokens, order, rng)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from exc
+        eval_sets = {s: encode(raw.heldout[s]) for s in raw.sources}
+        result = measure(cfg, self.model_fn(triple, partners, cfg.seq_len), tokens, eval_sets,
+                         jax.random.PRNGKey(budget.seed), max_steps=capacity)
+        metrics = result["metrics"] if "metrics" in result else result
+        if bool(np.asarray(metrics.get("diverged", False))):
+            raise EvaluationError("LM training diverged")
+        eval_loss = {s: float(np.asarray(v)) for s, v in metrics["eval_loss"].items()}
+        if not all(math.isfinite(v) for v in eval_loss.values()):
+            raise EvaluationError(f"non-finite held-out loss {eval_loss}")
+        return eval_loss, result, tokens, mix_details
+
+    # --- the equal-fraction random-filter control (control.py) -------------------------------------------
+    def _control_settings(self) -> dict[str, Any]:
+        settings = {"stages": ["full"], "bucket_ratio": 1.1, "disk_cache": True}
+        settings.update(self.cfg.get("control") or {})
+        return settings
+
+    def _control_key(self, fraction: float, triple: Mapping[str, Any], budget: Budget,
+                     partners: Mapping[str, Any]) -> str:
+        """Everything a control's result depends on: corpus, LM, model (or the arch partner's genome), stage
+        budget, seed, the bucketed fraction."""
+        import jax
+
+        if "arch" in partners and "arch" in triple:
+            arch = partners["arch"]
+            form = arch.to_json(triple["arch"]) if hasattr(arch, "to_json") else repr(triple["arch"])
+            model: Any = [genome_id("arch", form), getattr(arch, "cfg", None)]
+        else:
+            model = self.cfg.get("model")
+        spec = self.cfg.get("corpus", "offline")
+        corpus = corpus_key(self.corpus_config()) if spec in OFFLINE else f"user:{spec}"
+        return ControlCache.key({"corpus": corpus, "lm": asdict(self.lm_config(budget.fraction)),
+                                 "capacity": self.lm_config(1.0).steps, "model": model,
+                                 "fraction": budget.fraction, "seed": budget.seed, "kept": fraction,
+                                 "jax": jax.__version__, "backend": jax.default_backend()})
+
+    def control(self, fraction: float, triple: Mapping[str, Any], budget: Budget,
+                partners: Mapping[str, Any]) -> tuple[dict[str, float], float]:
+        """(held-out loss per source, training seconds: 0 when cached) of a random filter keeping
+        `fraction` of the raw tokens, evaluated exactly as a pipeline would be with this triple and budget."""
+        key = self._control_key(fraction, triple, budget, partners)
+        if (cached := self._controls.get(key)) is not None:
+            return cached, 0.0
+        raw = self.raw()
+        docs = random_filter(self._all_docs(), fraction, np.random.default_rng([budget.seed, CONTROL_STREAM]))
+        natural = {s: 1.0 for s in raw.sources}
+        eval_loss, result, _, _ = self._train_and_score(docs, natural, "shuffle", triple, budget, partners)
+        self._controls.put(key, eval_loss)
+        return eval_loss, float(result.get("train_seconds", 0.0))
+
+    def _control_details(self, genome: DataGenome, kept_tokens: float, eval_loss: Mapping[str, float],
+                         triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> dict[str, float]:
+        """control/* details and gain_vs_control at the configured stages (none elsewhere)."""
+        settings = self._control_settings()
+        if budget.stage not in settings["stages"]:
+            return {}
+        fraction = bucket(kept_tokens, float(settings["bucket_ratio"]))
+        if kept_tokens == 1.0 and genome.order == "shuffle" and all(genome.weight(s) == 1.0 for s in self.sources):
+            # keeps everything at natural weights, like the reference: it is its own control (same tokens)
+            self._controls.put(self._control_key(fraction, triple, budget, partners), eval_loss)
+        control_loss, seconds = self.control(fraction, triple, budget, partners)
+        mean = float(np.mean(list(control_loss.values())))
+        return {"control/kept": fraction, "control/eval_loss": mean, "control/seconds": seconds,
+                **{f"control/eval_loss/{s}": v for s, v in control_loss.items()},
+                "gain_vs_control": mean - float(np.mean(list(eval_loss.values())))}
 
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         if resource != "corpus":
