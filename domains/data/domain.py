@@ -42,7 +42,8 @@ class DataDomain:
         self._raw: RawCorpus | None = None
         self._curated: OrderedDict[str, tuple[Docs, float]] = OrderedDict()
         self._sources: tuple[str, ...] | None = None
-        self._controls = ControlCache(disk=bool(self._control_settings()["disk_cache"]))
+        offline = self.cfg.get("corpus", "offline") in OFFLINE  # a user's file may change under the same name
+        self._controls = ControlCache(disk=offline and bool(self._control_settings()["disk_cache"]))
 
     # --- the corpus ------------------------------------------------------------------------------------
     def corpus_config(self) -> CorpusConfig:
@@ -283,7 +284,10 @@ class DataDomain:
         if kept_tokens == 1.0 and genome.order == "shuffle" and all(genome.weight(s) == 1.0 for s in self.sources):
             # keeps everything at natural weights, like the reference: it is its own control (same tokens)
             self._controls.put(self._control_key(fraction, triple, budget, partners), eval_loss)
-        control_loss, seconds = self.control(fraction, triple, budget, partners)
+        try:
+            control_loss, seconds = self.control(fraction, triple, budget, partners)
+        except EvaluationError:
+            return {"control/kept": fraction, "control/failed": 1.0}  # the pipeline's own result stands
         mean = float(np.mean(list(control_loss.values())))
         return {"control/kept": fraction, "control/eval_loss": mean, "control/seconds": seconds,
                 **{f"control/eval_loss/{s}": v for s, v in control_loss.items()},
