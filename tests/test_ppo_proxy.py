@@ -155,3 +155,16 @@ def test_the_grpo_baseline_trains_finite(run_cartpole):
     assert not bool(m["diverged"].any())
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(out))
     assert float(jnp.abs(m["objective"]).max()) > 0 and float(m["approx_kl"].max()) > 0
+
+
+@pytest.mark.slow
+def test_ppo_trains_on_a_minatar_game():
+    """small's envs: flattened MinAtar frames through the MLP torso, a few updates, finite and learning-shaped."""
+    cfg = PPOConfig(num_envs=8, num_steps=16, total_timesteps=8 * 16 * 3, eval_envs=2)
+    train = make_train(cfg, run_program, mlp_network(400, 3, 16), "Breakout-MinAtar")
+    g = baselines()["ppo_clip"]
+    out = jax.jit(jax.vmap(train, in_axes=(0, None)))(_seed_keys(0, 2), _algo(g, encode(g.objective, 32)))
+    m = out["metrics"]
+    assert m["loss"].shape == (2, 3) and not bool(m["diverged"].any())
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(out))
+    assert np.all(np.asarray(m["eval_return"]) >= 0)
