@@ -6,13 +6,16 @@ query position the model must predict that key's value. Keys come from the lower
 vocabulary (token 0 is the filler), values from the upper half. Loss and accuracy count only
 query positions. Data are generated inside the jitted loop.
 
-What it measures at small budgets (tiny preset, d 64, 2 mixer layers + MLPs, 2 shared CPU
-cores): within ~100 steps every mixer with global context (softmax, linear, gated DeltaNet)
-reaches the "which values are in context" plateau (accuracy ~0.19-0.28, chance 1/128), while
-a local mixer (ShortConv) stays at chance (~0.01). Binding each key to its value (accuracy
--> 1) needs an induction circuit, which did not form within 4000 steps in our runs at this
-size, so at tiny budgets the probe separates global from local memory, not attention from
-linear attention; longer runs (small preset) are needed for that.
+The probe owns what it wraps around a genome's mixer stack (`probe_model`): the token embedding,
+a learned causal convolution over the last `input_conv` embeddings (2 = a token shift), and the
+tied readout. With the shift every value position also carries its key, so recall is a one-hop
+lookup (query key -> the position whose predecessor matches -> its value) that softmax attention
+does exactly and a bounded state only approximately. Without it, binding a key to the value
+that follows needs a two-layer induction circuit (a previous-token head, then a matching head);
+at the tiny budget that circuit never formed, and every global mixer stopped at the "which values
+are in context" plateau (accuracy ~1/num_pairs, attention level with linear attention).
+Zoology puts a short convolution before every mixer for the same reason. Measurements:
+docs/proxies.md ("Why attention did not learn MQAR").
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from proxies.blocks import ShortConv
 from proxies.lm import checked_steps, guarded_update, make_optimizer, model_graphdef, run_steps
 
 F32 = jnp.float32
@@ -46,17 +50,19 @@ class RecallConfig:
     grad_clip: float = 1.0  # global gradient-norm clip
     eval_batches: int = 4  # fresh held-out batches for the final accuracy
     dtype: str = "float32"  # compute dtype model builders should use
+    input_conv: int = 2  # probe_model: kernel of the causal convolution on the embeddings (2 = token shift, 0 = none)
 
     @classmethod
     def tiny(cls) -> "RecallConfig":
-        """2 CPU cores: 1500 steps of batch 32 take ~35 s for 2 attention layers of d 64;
-        ~100 steps already separate global from local mixers."""
+        """2 CPU cores; the arch domain narrows it (vocab 64, seq 32, 100 steps) for its tiny scale."""
         return cls()
 
     @classmethod
     def small(cls) -> "RecallConfig":
-        """One GPU: longer sequences and more pairs (Zoology-like difficulty)."""
-        return cls(vocab_size=8192, seq_len=256, num_pairs=32, batch_size=128, steps=3000, lr=1e-3,
+        """One GPU, Zoology-like difficulty: 256 pairs, more than the 128 linearly independent keys a
+        128-wide linear-attention head (d 512, 4 heads) can store apart, so a bounded state must forget
+        while attention need not. 32 x 1024 tokens per step (256 queries per sequence)."""
+        return cls(vocab_size=8192, seq_len=1024, num_pairs=256, batch_size=32, steps=3000, lr=1e-3,
                    dtype="bfloat16")
 
     def replace(self, **changes: Any) -> "RecallConfig":
@@ -67,6 +73,30 @@ class RecallConfig:
             raise ValueError("num_pairs exceeds the number of distinct keys (vocab_size // 2 - 1)")
         if 3 * self.num_pairs > self.seq_len:
             raise ValueError("seq_len must hold the pairs and a query region of at least num_pairs tokens")
+        if self.input_conv < 0:
+            raise ValueError(f"input_conv must be >= 0, got {self.input_conv}")
+
+
+class RecallModel(nnx.Module):
+    """Embedding -> x + causal conv(x) over the last `input_conv` tokens -> `stack` -> tied readout
+    (B, T, vocab) float32. `stack` is any causal (B, T, D) -> (B, T, D) module."""
+
+    def __init__(self, vocab_size: int, d_model: int, stack: nnx.Module, *, input_conv: int, rngs: nnx.Rngs):
+        self.embed = nnx.Embed(vocab_size, d_model, dtype=F32, param_dtype=F32, rngs=rngs)
+        self.conv = ShortConv(d_model, kernel_size=input_conv, rngs=rngs) if input_conv else None
+        self.stack = stack
+
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        x = self.embed(tokens)
+        if self.conv is not None:
+            x = x + self.conv(x).astype(F32)
+        return self.embed.attend(self.stack(x).astype(F32))
+
+
+def probe_model(cfg: RecallConfig, stack_fn: Callable[[nnx.Rngs], nnx.Module],
+                d_model: int) -> Callable[[nnx.Rngs], nnx.Module]:
+    """The model factory the probe trains around a mixer stack of width `d_model`."""
+    return lambda rngs: RecallModel(cfg.vocab_size, d_model, stack_fn(rngs), input_conv=cfg.input_conv, rngs=rngs)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")

@@ -118,7 +118,8 @@ def train_recall(g: ArchGenome, cfg: Mapping[str, Any], fraction: float, key: An
     from proxies import recall
 
     rcfg = recall_config(cfg, fraction)
-    make = comp.model_fn(g, width(cfg), vocab_size=rcfg.vocab_size, max_len=rcfg.seq_len)
+    w = width(cfg)
+    make = recall.probe_model(rcfg, comp.stack_fn(g, w), w.d_model)  # the probe's embedding + token shift
     train = recall.make_train(rcfg, make, max_steps=full_steps(rcfg, recall_config(cfg, 1.0)))
     t0 = time.perf_counter()
     compiled = train.run.lower(key, train.steps).compile()
