@@ -94,7 +94,7 @@ def test_transformer_evaluation_returns_finite_metrics():
     assert isinstance(m, Metrics) and math.isfinite(m.score)
     assert data.calls == [("corpus", "d", 1, 8 * 4 * 32 + 1)]
     assert m.details["lm_steps"] == 8 and m.details["recall_steps"] == 8
-    assert m.score == pytest.approx(-m.details["eval_loss"] + m.details["recall_accuracy"])
+    assert m.score == pytest.approx(-m.details["eval_loss"] + dom.cfg["recall_weight"] * m.details["recall_accuracy"])
     assert set(m.cost) == {"seconds", "params", "flops_per_token", "tokens_per_second"}
     assert m.cost["params"] == dom.n_params(dom.baselines()["transformer"])
     assert all(math.isfinite(v) and v > 0 for v in m.cost.values())
