@@ -78,20 +78,32 @@ def promotion_count(n_new: int, p_pass: float, *, evaluations_each: int = 1,
     return n
 
 
-def nsga_order(F: np.ndarray) -> np.ndarray:
+def nsga_order(F: np.ndarray, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Indices sorted by Pareto rank, then by crowding distance (descending): NSGA-II's preference.
-    Ties (every front's extremes have infinite crowding) go to the better first objective (perf),
-    not to whichever row came first: otherwise the domain listed first wins a promotion of one."""
+    Ties (every front's extremes have infinite crowding) go to the smaller `tiebreak` (default: the
+    first objective), not to whichever row came first: otherwise the domain listed first would win a
+    promotion of one."""
     if len(F) == 0:
         return np.zeros(0, dtype=int)
     ranks = selection.pareto_ranks(F)
     crowd = selection.crowding_distances(F, ranks)
-    return np.lexsort((F[:, 0], -crowd, ranks))
+    return np.lexsort((F[:, 0] if tiebreak is None else np.asarray(tiebreak, float), -crowd, ranks))
 
 
-def choose_promotions(F: np.ndarray, eligible: Sequence[bool], n: int) -> list[int]:
+def promotion_objectives(perf_by_domain: Sequence[Mapping[str, float]], names: Sequence[str],
+                         cost: np.ndarray, novelty: np.ndarray) -> np.ndarray:
+    """Minimised objectives for promotion: one gain per domain (0 where a candidate did not change or
+    score that domain), cost ratio, novelty. Dominance and NSGA-II crowding (range-normalised) do not
+    depend on a domain's units; docs/selection.md measures this against one pooled perf."""
+    gains = np.array([[-float(p.get(d, 0.0)) for d in names] for p in perf_by_domain], float)
+    return np.column_stack([gains.reshape(len(perf_by_domain), len(names)), np.asarray(cost, float),
+                            -np.asarray(novelty, float)])
+
+
+def choose_promotions(F: np.ndarray, eligible: Sequence[bool], n: int,
+                      tiebreak: np.ndarray | None = None) -> list[int]:
     """The n eligible rows that rank best against the WHOLE stage population (not just the eligible)."""
-    order = nsga_order(F)
+    order = nsga_order(F, tiebreak)
     return [int(i) for i in order if eligible[i]][:n]
 
 

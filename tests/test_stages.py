@@ -51,3 +51,11 @@ def test_promotion_count_respects_the_next_stages_evaluation_budget():
     with pytest.raises(ValueError, match="max_evaluations"):
         stages.stage_specs({"stages": {s: {"fraction": 0.5, "seeds": 1, "max_evaluations": 0}
                                        for s in ("isolated", "cross", "full")}})
+
+
+def test_promotion_objectives_are_per_domain_and_ties_go_to_the_better_pooled_perf():
+    perf = [{"a": 1.0}, {"b": 1.0}, {"a": 0.2, "b": 0.2}]
+    F = stages.promotion_objectives(perf, ["a", "b"], np.ones(3), np.zeros(3))
+    assert F.tolist() == [[-1.0, 0.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [-0.2, -0.2, 1.0, 0.0]]
+    # all three are non-dominated with infinite crowding; the pooled perf decides, not the row order
+    assert stages.choose_promotions(F, [True] * 3, 1, tiebreak=-np.array([0.5, 0.6, 0.2])) == [1]
