@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import numpy as np
 
 from domains.base import STAGES, genome_id
-from evolve import analyst, llm, novelty, selection
+from evolve import analyst, gain, llm, novelty, references, selection, verdicts
 from evolve.knowledge import Candidate, Evaluation, KnowledgeBase
 
 T = TypeVar("T")
@@ -51,6 +51,8 @@ class ArchiveSettings:
     hv_reference: tuple[float, float]  # (perf, cost_ratio): worse points add no hypervolume
     budget_evaluations: int | None = None
     budget_device_hours: Any = None  # as the config wrote it (the stop message quotes it)
+    coupling_pairs: tuple[tuple[str, str], ...] = ()  # measured by a 2x2 factorial at the cross and full stages
+    stage_rungs: tuple[tuple[str, str | None], ...] = ()  # (stage, rung) on a ladder of scales
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], reference_triple: Mapping[str, str]) -> "ArchiveSettings":
@@ -61,7 +63,10 @@ class ArchiveSettings:
                    novelty_k=int(camp["novelty_k"]),
                    hv_reference=(float(camp["hv_reference"]["perf"]), float(camp["hv_reference"]["cost_ratio"])),
                    budget_evaluations=None if evals is None else int(evals),
-                   budget_device_hours=hours)
+                   budget_device_hours=hours,
+                   coupling_pairs=tuple(references.coupling_pairs(cfg, list(cfg["domains"]))),
+                   stage_rungs=tuple((s, (cfg["scale"]["stages"].get(s) or {}).get("rung")) for s in STAGES
+                                     if s in (cfg.get("scale") or {}).get("stages", {})))
 
 
 def _seconds(ev: Evaluation) -> float:
@@ -97,33 +102,67 @@ class Archive:
         return candidate_id(stage, self.reference_triple)
 
     def stage_rows(self, stage: str) -> list[Row]:
-        """Every successfully evaluated candidate of `stage`, normalised against the reference."""
-        return self._cached(("rows", stage), lambda: self._stage_rows(stage))
+        """Every successfully evaluated candidate of `stage` (auxiliary references aside): perf per domain is
+        its gain over the partner-matched reference (evolve/references.py) in the declared unit
+        (evolve/gain.py); pooled perf is their mean; cost is relative to the stage's all-reference triple."""
+        def scaled() -> list[Row]:
+            units = self.gain_units()
+            rows = []
+            for r in self._raw_rows(stage):
+                pbd = {d: units[d].perf(g) for d, g in r.perf_by_domain.items()}
+                rows.append(Row(r.cand, pbd, float(np.mean(list(pbd.values()))), r.cost_ratio, r.seconds))
+            return rows
+        return self._cached(("rows", stage), scaled)
 
-    def _stage_rows(self, stage: str) -> list[Row]:
+    def _stage_perf(self, stage: str) -> tuple[list[Candidate], dict[tuple[str, str, int], float], dict]:
+        """The stage's settled candidates, stored perfs (vs the stage's all-reference triple) and results."""
         cands = self.kb.candidates(stage=stage, status="done")
-        ref = next((c for c in cands if self.is_reference(c)), None)
-        if ref is None:
-            return []
         by_cand: dict[str, list[Evaluation]] = defaultdict(list)
         for ev in self.kb.evaluations():
             by_cand[ev.candidate].append(ev)
-        ref_secs = {(e.domain, e.seed): _seconds(e) for e in by_cand[ref.id]}
-        rows = []
-        for cand in cands:
-            evs = [e for e in by_cand[cand.id] if e.status == "ok" and (e.domain, e.seed) in ref_secs]
-            perf: dict[str, list[float]] = defaultdict(list)
-            secs, ref_total = 0.0, 0.0
-            for e in evs:
-                perf[e.domain].append(float(e.perf))
-                secs += _seconds(e)
-                ref_total += ref_secs[(e.domain, e.seed)]
-            if not perf:
-                continue
-            pbd = {d: float(np.mean(v)) for d, v in perf.items()}
-            rows.append(Row(cand, pbd, float(np.mean(list(pbd.values()))),
-                            secs / ref_total if ref_total > 0 else 1.0, secs / max(1, len(evs))))
-        return rows
+        perf = {(c.id, e.domain, e.seed): float(e.perf) for c in cands for e in by_cand[c.id]
+                if e.status == "ok" and e.perf is not None}
+        return cands, perf, by_cand
+
+    def _raw_rows(self, stage: str) -> list[Row]:
+        """Rows with raw gains (the domains' own units) over the partner-matched references."""
+        def compute() -> list[Row]:
+            cands, perf, by_cand = self._stage_perf(stage)
+            ref = next((c for c in cands if self.is_reference(c)), None)
+            if ref is None:
+                return []
+            ref_secs = {(e.domain, e.seed): _seconds(e) for e in by_cand[ref.id]}
+            gains = references.matched_gains(stage, cands, perf, self.reference_triple)
+            rows = []
+            for cand in cands:
+                if references.is_auxiliary(cand) or not gains.get(cand.id):
+                    continue
+                g = gains[cand.id]
+                evs = [e for e in by_cand[cand.id] if e.status == "ok" and e.seed in g.get(e.domain, {})
+                       and (e.domain, e.seed) in ref_secs]
+                secs = sum(_seconds(e) for e in evs)
+                ref_total = sum(ref_secs[(e.domain, e.seed)] for e in evs)
+                pbd = {d: float(np.mean(list(v.values()))) for d, v in g.items() if v}
+                if not pbd:
+                    continue
+                rows.append(Row(cand, pbd, float(np.mean(list(pbd.values()))),
+                                secs / ref_total if ref_total > 0 else 1.0, secs / max(1, len(evs))))
+            return rows
+        return self._cached(("raw_rows", stage), compute)
+
+    def gain_units(self) -> dict[str, gain.Unit]:
+        """Each domain's unit of perf: the design spread of its cycle-0 isolated raw gains (evolve/gain.py)."""
+        def compute() -> dict[str, gain.Unit]:
+            rows = [r for r in self._raw_rows("isolated") if r.cand.cycle == 0]
+            _, perf, by_cand = self._stage_perf("isolated")
+            ref_id = self.reference_id("isolated")
+            out = {}
+            for d in self.names:
+                raw = [r.perf_by_domain[d] for r in rows if d in r.perf_by_domain and r.cand.focus in (d, "all")]
+                ref_scores = [e.score for e in by_cand.get(ref_id, []) if e.domain == d and e.status == "ok"]
+                out[d] = gain.unit_of(raw, ref_scores)
+            return out
+        return self._cached("gain_units", compute)
 
     # ------------------------------------------------------------------------- novelty
     def _descriptor(self, gid: str) -> np.ndarray:
@@ -159,7 +198,8 @@ class Archive:
     def _novelty_index(self) -> tuple[dict[str, int], np.ndarray, novelty.NoveltyIndex] | None:
         """The archive (every evaluated candidate of every stage) fitted once per knowledge-base version."""
         def fit():
-            archive = [c for s in STAGES for c in self.kb.candidates(stage=s, status="done")]
+            archive = [c for s in STAGES for c in self.kb.candidates(stage=s, status="done")
+                       if not references.is_auxiliary(c)]
             if not archive:
                 return None
             X = self.descriptors(archive)
@@ -248,16 +288,45 @@ class Archive:
     # ---------------------------------------------------------------------- counts
     def evaluation_counts(self) -> dict[str, Any]:
         """Evaluated candidates (a triple at a stage, however many domains and seeds score it) and runs
-        (one domain's training of it at one seed: a row of the `evaluations` table)."""
+        (one domain's training of it at one seed: a row of the `evaluations` table, the unit of
+        campaign.budget.evaluations). Auxiliary runs (partner-matched references and coupling cells,
+        evolve/references.py) are runs, counted apart, never candidates."""
         cands = self.kb.candidates()
+        aux = {c.id for c in cands if references.is_auxiliary(c)}
+        cands = [c for c in cands if c.id not in aux]
         evaluated = [c for c in cands if c.status in ("done", "failed")]
-        stage_of = {c.id: c.stage for c in cands}
-        runs = [stage_of.get(e.candidate) for e in self.kb.evaluations()]
+        stage_of = {c.id: c.stage for c in self.kb.candidates()}
+        evs = self.kb.evaluations()
+        runs = [stage_of.get(e.candidate) for e in evs]
+        aux_runs = [stage_of.get(e.candidate) for e in evs if e.candidate in aux]
         return {"total": len(evaluated),
                 "by_stage": {s: sum(c.stage == s for c in evaluated) for s in STAGES},
                 "runs": len(runs), "runs_by_stage": {s: runs.count(s) for s in STAGES},
+                "runs_auxiliary": len(aux_runs), "runs_auxiliary_by_stage": {s: aux_runs.count(s) for s in STAGES},
                 "failed": sum(c.status == "failed" for c in cands),
                 "invalid": sum(c.status == "invalid" for c in cands)}
+
+    # --------------------------------------------------------------------- verdicts
+    def fidelity(self, n_resamples: int = 2000) -> dict[str, Any]:
+        """Spearman of the same genomes' perf between stages, per domain (evolve/verdicts.py)."""
+        return self._cached(("fidelity", n_resamples), lambda: verdicts.fidelity_block(
+            {s: self.stage_rows(s) for s in STAGES}, self.names, dict(self.settings.stage_rungs),
+            n_resamples=n_resamples))
+
+    def coupling(self, n_resamples: int = 2000) -> list[dict[str, Any]]:
+        """The 2x2 factorial of every coupled pair at the cross and full stages, in the declared unit."""
+        def compute() -> list[dict[str, Any]]:
+            units = {d: u.value for d, u in self.gain_units().items()}
+            out = []
+            for stage in ("cross", "full"):
+                cands, _, by_cand = self._stage_perf(stage)
+                scores = {(c.id, e.domain, e.seed): float(e.score) for c in cands for e in by_cand[c.id]
+                          if e.status == "ok" and e.score is not None}
+                seeds = sorted({k[2] for k in scores})
+                out += verdicts.coupling_block(stage, cands, scores, self.settings.coupling_pairs,
+                                               self.reference_triple, seeds, units, n_resamples=n_resamples)
+            return out
+        return self._cached(("coupling", n_resamples), compute)
 
     def device_seconds(self) -> float:
         return float(sum(e.seconds for e in self.kb.evaluations()))

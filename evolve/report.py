@@ -28,6 +28,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from evolve import verdicts
+
+HV_X_LABEL = "evaluations ((candidate, domain, seed) results, as campaign.budget.evaluations counts them)"
 STAGE_MARKERS = {"isolated": "o", "cross": "s", "full": "^"}
 DPI = 120
 MAX_LINEAGE_NODES = 60  # ancestry beyond this (nearest-first) is summarised, not drawn
@@ -148,7 +151,7 @@ def plot_hypervolume(history: list[tuple[int, float]], path: str | Path) -> Path
     xs, ys = zip(*pts)
     ax.step(xs, ys, where="post", color="tab:blue", lw=1.5)
     ax.plot(xs, ys, "o", color="tab:blue", ms=3)
-    ax.set_xlabel("evaluations")
+    ax.set_xlabel(HV_X_LABEL)
     ax.set_ylabel("hypervolume")
     ax.set_title(f"{title} (final {ys[-1]:.4g})")
     ax.grid(alpha=0.3)
@@ -371,6 +374,7 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
     out = [f"# Campaign report: {fmt(name)}", "", f"Generated {stamp} from the campaign's knowledge base.", ""]
 
     out += ["## Summary", "", markdown_table(_summary_rows(summary), ["key", "value"], ["item", "value"]), ""]
+    out += verdicts.report_sections(summary)  # per-domain gains, coupling, proxy fidelity
 
     out += ["## Figures", ""]
     for caption, path in images.items():

@@ -18,10 +18,17 @@ def build(kb: KnowledgeBase, archive: Archive, cfg: Mapping[str, Any], *, run_di
         "cycles_done": archive.cycles_done(), "cycles": archive.settings.cycles,
         "evaluations_total": counts["total"], "evaluations_by_stage": counts["by_stage"],
         "runs_total": counts["runs"], "runs_by_stage": counts["runs_by_stage"],
+        # runs of partner-matched references and coupling cells: included in runs_total and in the budget
+        "runs_auxiliary": counts["runs_auxiliary"], "runs_auxiliary_by_stage": counts["runs_auxiliary_by_stage"],
         "failed": counts["failed"], "invalid": counts["invalid"],
         "hypervolume": archive.hypervolume(),
         "hypervolume_by_stage": {s: archive.hypervolume(s) for s in STAGES},
         "hypervolume_history": kb.get_meta("hv_history", []),
+        "hypervolume_x": "evaluations: (candidate, domain, seed) results recorded, as campaign.budget.evaluations "
+                         "counts them (auxiliary reference runs included)",
+        "gain_units": {d: {"value": u.value, "source": u.source} for d, u in archive.gain_units().items()},
+        "fidelity": archive.fidelity(int(cfg["analysis"]["bootstrap"])),
+        "coupling": archive.coupling(int(cfg["analysis"]["bootstrap"])),
         "pareto_front": archive.pareto_front(), "best_perf": archive.best_perf(),
         "incumbents": archive.incumbents(),
         "hypotheses": {s: len(kb.hypotheses(s)) for s in ("active", "supported", "refuted", "retired")},

@@ -92,3 +92,56 @@ def coupling_metrics(block: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 def fidelity_metrics(block: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, float]:
     return {f"fidelity.{d}.{pair}": float(f["rho"]) for d, pairs in block.items() for pair, f in pairs.items()
             if math.isfinite(f["rho"])}
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{x:.{digits}g}" if math.isfinite(x) else "—"
+
+
+def _ci(e: Mapping[str, Any]) -> str:
+    lo, hi = e.get("ci_low"), e.get("ci_high")
+    return f"[{_num(lo)}, {_num(hi)}]" if _num(lo) != "—" and _num(hi) != "—" else "—"
+
+
+def report_sections(summary: Mapping[str, Any]) -> list[str]:
+    """report.md's verdict sections (Markdown lines): per-domain gains and their unit, coupling, fidelity."""
+    out: list[str] = []
+    units = summary.get("gain_units") or {}
+    best = summary.get("best_perf") or {}
+    if units:
+        out += ["## Per-domain gains", "",
+                "perf = gain over the reference genome with the same partners, stage and seeds, divided by the "
+                "domain's unit (its design spread; docs/selection.md). 0 is the reference at every stage.", "",
+                "| domain | best perf | unit (raw score per perf 1) | unit from |", "|---|---|---|---|"]
+        out += [f"| {d} | {_num(best.get(d))} | {_num(u.get('value'), 4)} | {u.get('source', '')} |"
+                for d, u in units.items()]
+        out += [""]
+    coupling_rows = summary.get("coupling") or []
+    if coupling_rows:
+        out += ["## Coupling (2x2 factorial per coupled pair)", "",
+                "Effects in the response domain's unit, averaged over the stage's triples and seeds; interaction > 0: "
+                "the two changes help each other, < 0: they get in each other's way.", "",
+                "| stage | pair | response | n | main effect A | main effect B | interaction | interaction CI |",
+                "|---|---|---|---|---|---|---|---|"]
+        for e in coupling_rows:
+            a, b = e["pair"]
+            out.append(f"| {e['stage']} | {a} x {b} | {e['response']} | {e['n']} | {a}: {_num(e['main_a']['estimate'])} "
+                       f"{_ci(e['main_a'])} | {b}: {_num(e['main_b']['estimate'])} {_ci(e['main_b'])} | "
+                       f"{_num(e['interaction']['estimate'])} | {_ci(e['interaction'])} |")
+        out += [""]
+    fid = summary.get("fidelity") or {}
+    if fid:
+        out += ["## Proxy fidelity (does the cheaper stage rank genomes like the dearer one?)", "",
+                "| domain | stages | genomes | Spearman | 95% CI |", "|---|---|---|---|---|"]
+        words = []
+        for d, pairs in fid.items():
+            for pair, f in pairs.items():
+                out.append(f"| {d} | {pair} | {f['n']} | {_num(f['rho'])} | {_ci(f)} |")
+                if f.get("n", 0) >= 3:
+                    words.append(f"- {f['words']}")
+        out += ["", *(words or ["- No genome has been measured at two stages yet: fidelity is unknown."]), ""]
+    return out

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from domains.base import STAGES
-from evolve import analyst, llm_analyst
+from evolve import analyst, llm_analyst, verdicts
 from evolve.phases.context import Context
 from evolve.phases.outputs import write_summary
 
@@ -19,12 +19,14 @@ def analyze(ctx: Context, cycle: int) -> None:
               n_resamples=int(acfg["bootstrap"]))
     changes = []
     enabled = bool(acfg.get("enabled", True))  # false (the no_analysis arm): no hypotheses, no agenda
-    for h in kb.hypotheses() if enabled else []:
-        if h["status"] == "retired":
-            continue
-        new = analyst.evaluate_hypothesis(h, records, cycle, **kw)
-        if new["status"] != h["status"]:
-            changes.append({"id": h["id"], "from": h["status"], "to": new["status"], "statement": h["statement"]})
+    before = {h["id"]: h["status"] for h in kb.hypotheses()}
+    # the live hypotheses at a look this cycle are one family: FDR over them, alpha spent per look
+    tests = dict(looks=int(acfg.get("looks", 4)), fdr=float(acfg.get("fdr", 0.05)),
+                 fdr_method=str(acfg.get("fdr_method", "bh")))
+    for new in analyst.judge_cycle(kb.hypotheses() if enabled else [], records, cycle, **tests, **kw):
+        if new["status"] != before[new["id"]]:
+            changes.append({"id": new["id"], "from": before[new["id"]], "to": new["status"],
+                            "statement": new["statement"]})
         kb.upsert_hypothesis(new)
     existing = {h["id"] for h in kb.hypotheses()}
     for name in ctx.names if enabled else []:
@@ -54,6 +56,10 @@ def analyze(ctx: Context, cycle: int) -> None:
                **{f"agenda_share.{a['domain']}": a["share"] for a in agenda},
                "hypotheses.active": len(kb.hypotheses("active")),
                "hypotheses.supported": len(kb.hypotheses("supported")),
+               "runs_auxiliary": counts["runs_auxiliary"],
+               **{f"gain_unit.{d}": u.value for d, u in archive.gain_units().items()},
+               **verdicts.fidelity_metrics(archive.fidelity(int(acfg["bootstrap"]))),
+               **verdicts.coupling_metrics(archive.coupling(int(acfg["bootstrap"]))),
                **llm_cycle_metrics(ctx, cycle)}
     ctx.tracker.log_cycle(cycle, metrics)
     for ch in changes:
@@ -93,12 +99,13 @@ def llm_cycle_metrics(ctx: Context, cycle: int) -> dict[str, float]:
 
 
 def progress(ctx: Context, records: list[analyst.GenomeRecord], cycle: int, window: int) -> dict[str, float]:
-    """Gain in best isolated perf over the last `window` cycles per device-hour spent on the domain."""
+    """Gain in best isolated perf (declared unit) over the last `window` cycles per device-hour spent on
+    the domain, as the domain measures its cost (the cost objective's seconds: no scheduling noise)."""
     hours: dict[str, float] = defaultdict(float)
     cyc = {c.id: c.cycle for c in ctx.kb.candidates()}
     for ev in ctx.kb.evaluations():
         if cyc.get(ev.candidate, -1) > cycle - window:
-            hours[ev.domain] += ev.seconds / 3600.0
+            hours[ev.domain] += float(ev.cost.get("seconds", ev.seconds)) / 3600.0
     out = {}
     for name in ctx.names:
         now = [r.perf for r in records if r.domain == name and r.cycle <= cycle]

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from domains.base import genome_id
+from evolve import references
 from evolve.archive import Archive
 from evolve.knowledge import KnowledgeBase
 from evolve.llm import Connection
@@ -67,5 +68,17 @@ class Context:
         return bool(self.kb.get_meta(f"planned:{cycle}:{phase}", False))
 
     def domains_of(self, cand: Any) -> list[str]:
-        """Which domains' evaluations a candidate needs: its focus, or all of them."""
+        """Which domains' evaluations a candidate needs: its focus (an auxiliary reference's one domain),
+        or all of them."""
+        if references.is_auxiliary(cand):
+            return [references.aux_domain(cand)]
         return [cand.focus] if cand.focus in self.domains else list(self.names)
+
+    def plan_references(self, db: Any, stage: str, triple: Mapping[str, str], focus: str, cycle: int) -> None:
+        """Plan the auxiliary results a new candidate is measured against (evolve/references.py): its
+        partner-matched references and, at the cross and full stages, its coupling cells. Each is planned
+        once per (stage, triple, domain) and shared by every candidate that needs it."""
+        doms = [focus] if focus in self.domains else list(self.names)
+        for cid, t, d in references.needs(stage, triple, doms, self.reference_triple,
+                                          self.archive.settings.coupling_pairs):
+            self.kb.add_candidate(db, cid=cid, stage=stage, triple=t, focus=references.aux_focus(d), cycle=cycle)

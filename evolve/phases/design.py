@@ -78,6 +78,7 @@ def store_proposals(ctx: Context, db: Any, name: str, props: list[Proposal], rej
         triple = {**incumbents, name: p.gid}
         ctx.kb.add_candidate(db, cid=candidate_id("isolated", triple), stage="isolated", triple=triple,
                              focus=name, cycle=cycle)
+        ctx.plan_references(db, "isolated", triple, name, cycle)
     for r in rejects:
         if not r.gid:
             continue

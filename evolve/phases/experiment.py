@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from evolve import references
 from evolve.execution import Executor, TaskKey, evaluations
 from evolve.execution.evaluations import EvaluationTask, Outcome
 from evolve.knowledge import Candidate
@@ -23,7 +24,8 @@ def evaluate_stage(ctx: Context, stage: str, cycle: int, executor: Executor) -> 
     pending = ctx.kb.candidates(stage=stage, status="pending")
     if not pending:
         return
-    pending.sort(key=lambda c: not ctx.archive.is_reference(c))  # a cut-off stage still has its reference
+    # a cut-off stage still has its reference, then the auxiliary references the candidates are measured against
+    pending.sort(key=lambda c: (not ctx.archive.is_reference(c), not references.is_auxiliary(c)))
     done = ctx.kb.done_keys()
     seeds = spec.seed_list(ctx.seed)
     allowed = ctx.archive.evaluations_left()
@@ -84,9 +86,10 @@ def finish_candidate(ctx: Context, cand: Candidate, seeds: list[int]) -> None:
 
 
 def append_hv_history(ctx: Context) -> None:
-    """[evaluated candidates, pooled hypervolume] after each stage: the report's hypervolume curve."""
+    """[evaluations recorded, pooled hypervolume] after each stage: the report's hypervolume curve. The x-axis
+    counts (candidate, domain, seed) results as campaign.budget.evaluations does, like hv_curve's."""
     hist = ctx.kb.get_meta("hv_history", [])
-    n = ctx.archive.evaluation_counts()["total"]
+    n = ctx.archive.evaluations_recorded()
     if not hist or hist[-1][0] != n:
         hist.append([n, ctx.archive.hypervolume()])
         ctx.kb.set_meta("hv_history", hist)

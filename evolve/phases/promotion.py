@@ -1,5 +1,6 @@
-"""Promotion: the best p_pass of a stage's fresh results, by Pareto order over (perf, cost, novelty),
-move on to the next stage (cross: recombined with the other domains' top genomes; full: as they are)."""
+"""Promotion: the best p_pass of a stage's fresh results, by Pareto order over (a gain per domain, cost,
+novelty; docs/selection.md), move on to the next stage (cross: recombined with the other domains' top
+genomes; full: as they are), each with the auxiliary references it is measured against."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,10 +26,12 @@ def plan_promotions(ctx: Context, stage: str, cycle: int) -> None:
     with ctx.kb.transaction() as db:
         if n:
             nov = archive.novelty_of([r.cand.id for r in rows])
-            F = selection.objectives(np.array([r.perf for r in rows]), np.array([r.cost_ratio for r in rows]),
-                                     np.array([nov[r.cand.id] for r in rows]))
+            F = stages.promotion_objectives([r.perf_by_domain for r in rows], ctx.names,
+                                            np.array([r.cost_ratio for r in rows]),
+                                            np.array([nov[r.cand.id] for r in rows]))
             eligible = [not r.cand.promoted and not archive.is_reference(r.cand) for r in rows]
-            chosen = [rows[i].cand for i in stages.choose_promotions(F, eligible, n)]
+            pooled = -np.array([r.perf for r in rows])  # ties between a front's extremes: the better pooled perf
+            chosen = [rows[i].cand for i in stages.choose_promotions(F, eligible, n, tiebreak=pooled)]
             if chosen:
                 ctx.kb.add_candidate(db, cid=candidate_id(stage, ctx.reference_triple), stage=stage,
                                      triple=ctx.reference_triple, focus="all", cycle=cycle)
@@ -41,4 +44,5 @@ def plan_promotions(ctx: Context, stage: str, cycle: int) -> None:
                 for triple in triples:
                     ctx.kb.add_candidate(db, cid=candidate_id(stage, triple), stage=stage, triple=triple,
                                          focus=focus, cycle=cycle, source=cand.id)
+                    ctx.plan_references(db, stage, triple, focus, cycle)
         ctx.kb.set_meta(f"planned:{cycle}:{stage}", True, db)
