@@ -96,7 +96,7 @@ def eager_analyst(seed: int):
 
 def test_llm_analyst_hypotheses_are_tested_by_evidence(tmp_path, numeric_cfg):
     cfg = llm_cfg(numeric_cfg, None, ["campaign.cycles=3", "campaign.proposals_per_cycle=8",
-                                      "analysis.min_group=2"])
+                                      "analysis.min_group=2", "analysis.looks=1"])  # one look: judged at 2 a side
     with ScriptedLLM(default=eager_analyst(3)) as server:
         cfg["llm"]["base_url"] = server.base_url
         Campaign(cfg, tmp_path / "run", ROOT).run()
