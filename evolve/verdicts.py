@@ -90,8 +90,9 @@ def coupling_metrics(block: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def fidelity_metrics(block: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, float]:
-    return {f"fidelity.{d}.{pair}": float(f["rho"]) for d, pairs in block.items() for pair, f in pairs.items()
-            if math.isfinite(f["rho"])}
+    """MLflow metric names for the fidelity block: fidelity.<domain>.<stage>_to_<stage> (Spearman)."""
+    return {f"fidelity.{d}.{pair.replace('->', '_to_')}": float(f["rho"]) for d, pairs in block.items()
+            for pair, f in pairs.items() if math.isfinite(f["rho"])}
 
 
 def _num(x: Any, digits: int = 3) -> str:

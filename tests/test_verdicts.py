@@ -27,7 +27,7 @@ def test_fidelity_pairs_genomes_across_stages_and_counts_only_changed_domains_at
     assert f["low"] and "LOW" in f["words"]
     assert block["d"]["isolated->full"]["n"] == 1 and math.isnan(block["d"]["isolated->full"]["rho"])
     assert block["a"]["isolated->cross"]["n"] == 0
-    assert verdicts.fidelity_metrics(block) == {"fidelity.a.isolated->full": pytest.approx(-0.6)}
+    assert verdicts.fidelity_metrics(block) == {"fidelity.a.isolated_to_full": pytest.approx(-0.6)}
 
 
 def test_coupling_block_pools_triples_and_states_effects_in_the_unit():
