@@ -44,3 +44,19 @@ def test_coupling_block_pools_triples_and_states_effects_in_the_unit():
     assert by["a"]["interaction"]["estimate"] == pytest.approx(1.0)  # 2.0 raw / unit 2.0
     assert by["d"]["interaction"]["estimate"] == pytest.approx(2.0) and by["d"]["n"] == 1 and by["d"]["triples"] == 1
     assert verdicts.coupling_metrics(block)["coupling.full.axd.d.main_b"] == pytest.approx(3.0)
+
+
+def test_report_sections_show_units_coupling_and_fidelity_in_words():
+    iso = [_row("isolated", {"a": f"A{i}", "d": "D0"}, "a", {"a": float(i)}) for i in range(1, 6)]
+    full = [_row("full", {"a": f"A{i}", "d": "D1"}, "all", {"a": float(6 - i)}) for i in range(1, 6)]
+    summary = {"gain_units": {"a": {"value": 0.024, "source": "design spread (5 genomes)"}}, "best_perf": {"a": 1.5},
+               "fidelity": verdicts.fidelity_block({"isolated": iso, "full": full}, ["a"], n_resamples=100),
+               "coupling": [{"stage": "full", "pair": ["a", "d"], "response": "d", "n": 2, "triples": 1,
+                             "main_a": {"estimate": 1.0, "ci_low": 0.5, "ci_high": 1.5},
+                             "main_b": {"estimate": 2.0, "ci_low": math.nan, "ci_high": math.nan},
+                             "interaction": {"estimate": -0.5, "ci_low": -1.0, "ci_high": 0.1}}]}
+    text = "\n".join(verdicts.report_sections(summary))
+    assert "## Per-domain gains" in text and "| a | 1.5 | 0.024 | design spread (5 genomes) |" in text
+    assert "| full | a x d | d | 2 | a: 1 [0.5, 1.5] | d: 2 — | -0.5 | [-1, 0.1] |" in text
+    assert "| a | isolated->full | 5 | -1 | [-1, -1] |" in text and "LOW" in text
+    assert verdicts.report_sections({}) == []
