@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from domains.base import canonical_json, genome_id
-from evolve import llm, stages
+from evolve import llm, stages, start_set
 from evolve.archive import Archive, ArchiveSettings
 from evolve.config import ConfigError
 from evolve.designers import build_designer
@@ -50,7 +50,8 @@ class Campaign:
         camp, scale = cfg["campaign"], cfg["scale"]
         self.name = str(camp["name"])
         domain_cfgs = {n: domain_config(raw, scale["name"], scale["device"]) for n, raw in cfg["domains"].items()}
-        domains = {n: _build(n, c) for n, c in domain_cfgs.items()}
+        domains = start_set.apply_all({n: _build(n, c) for n, c in domain_cfgs.items()},
+                                      camp.get("start_set"))  # rediscovery: withheld designs (evolve/start_set.py)
         stage_specs = stages.stage_specs(scale)
         # what workers build per stage: on a ladder each stage evaluates at its own rung's model size
         stage_domain_cfgs = {st: {n: _rung_config(n, raw, scale, spec.rung) for n, raw in cfg["domains"].items()}

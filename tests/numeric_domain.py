@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -40,6 +40,7 @@ class NumericConfig:
     eta_m: float = 20.0  # polynomial-mutation distribution index (pymoo default)
     prob_var_m: float | None = None  # per-variable mutation probability; None -> min(0.5, 1/n_var)
     score_scale: float = 1.0  # raw score = -f2 x score_scale (units must not matter to the engine)
+    points: dict[str, list[float]] = field(default_factory=dict)  # more named baselines (rediscovery tests)
 
     @classmethod
     def tiny(cls) -> "NumericConfig":
@@ -77,7 +78,8 @@ class NumericDomain:
         return Vector(tuple(np.clip(x, 0.0, 1.0).tolist()))
 
     def baselines(self) -> dict[str, Vector]:
-        return {"centre": Vector((0.5,) * self.cfg.n_var)}
+        extra = {name: self._vec(np.asarray(x, float)) for name, x in self.cfg.points.items()}
+        return {"centre": Vector((0.5,) * self.cfg.n_var), **extra}
 
     def sample(self, rng: np.random.Generator) -> Vector:
         return self._vec(rng.random(self.cfg.n_var))

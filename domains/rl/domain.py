@@ -92,7 +92,7 @@ class RLDomain:
                     g = self.mutate(g, rng)
             if self.check(g).ok:
                 return g
-        return self.baselines()["ppo_clip"]
+        return self.baselines()[self.reference]
 
     def mutate(self, genome: RLGenome, rng: np.random.Generator) -> RLGenome:
         """One GP operator on the objective (70%) or one gene (30%); retried until valid."""
