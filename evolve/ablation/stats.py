@@ -132,3 +132,61 @@ def default_target(finals: Sequence[float]) -> float:
 
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
+
+
+# ---------------------------------------------------------------- rediscovery: time to first hit
+# A run that never hit its target is right-censored at the evaluations it recorded (it might have hit
+# later), so the median time to a hit is the Kaplan-Meier median, not the median of the hits alone
+# (which would flatter an arm that rarely hits).
+def km_survival(times: Sequence[float], hit: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier estimate of P(no hit after t evaluations): the step times and S(t) just after each."""
+    t, h = np.asarray(times, float), np.asarray(hit, bool)
+    if not h.any():  # nothing ever hit: S stays at 1 (scipy's ecdf needs no special case, we want no steps)
+        return np.sort(np.unique(t)), np.ones(len(np.unique(t)))
+    sf = stats.ecdf(stats.CensoredData(uncensored=t[h], right=t[~h])).sf
+    return np.asarray(sf.quantiles, float), np.asarray(sf.probabilities, float)
+
+
+def km_median(times: Sequence[float], hit: Sequence[bool]) -> float:
+    """Evaluations by which half the runs are estimated to have hit: the first t with S(t) <= 0.5
+    (inf when the curve never gets there: fewer than half the runs hit within their budgets)."""
+    if not len(times):
+        return math.inf
+    t, s = km_survival(times, hit)
+    below = np.flatnonzero(s <= 0.5 + 1e-12)
+    return float(t[below[0]]) if len(below) else math.inf
+
+
+def km_median_ci(times: Sequence[float], hit: Sequence[bool], confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the KM median, resampling runs; an end may be inf ("not reached")."""
+    t, h = np.asarray(times, float), np.asarray(hit, bool)
+    if len(t) < 2:
+        m = km_median(t, h)
+        return m, m
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(len(t), size=(n_resamples, len(t)))
+    meds = np.array([km_median(t[i], h[i]) for i in idx])
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(meds, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")  # actual values: inf-safe
+    return float(lo), float(hi)
+
+
+def hit_rate(hits: int, runs: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Share of runs that hit, with its exact (Clopper-Pearson) interval."""
+    if runs <= 0:
+        return math.nan, math.nan, math.nan
+    ci = stats.binomtest(int(hits), int(runs)).proportion_ci(confidence_level=confidence, method="exact")
+    return hits / runs, float(ci.low), float(ci.high)
+
+
+def logrank_p(times_a: Sequence[float], hit_a: Sequence[bool], times_b: Sequence[float],
+              hit_b: Sequence[bool]) -> float | None:
+    """Two-sided log-rank p-value for equal time-to-hit curves (None when neither arm ever hit)."""
+    ta, ha, tb, hb = (np.asarray(x, float) for x in (times_a, hit_a, times_b, hit_b))
+    ha, hb = ha.astype(bool), hb.astype(bool)
+    if not (ha.any() or hb.any()) or min(len(ta), len(tb)) < 1:
+        return None
+    res = stats.logrank(stats.CensoredData(uncensored=ta[ha], right=ta[~ha]),
+                        stats.CensoredData(uncensored=tb[hb], right=tb[~hb]))
+    return float(res.pvalue)
