@@ -57,7 +57,10 @@ def build(root: Path, confidence: float = 0.95, n_resamples: int = 2000,
             "curve": {"evaluations": grid.tolist(), "mean": mean.tolist(), "low": lo.tolist(), "high": hi.tolist()},
         }
     gallery = _read_json(root / "gallery" / "gallery.json") or None
+    from evolve.ablation import rediscover
+
     return {
+        "rediscovery": rediscover.build(root, confidence, n_resamples),
         "dir": str(root.resolve()), "domains": runs[0]["domains"], "scale": runs[0]["scale"],
         "evaluation_budget": runs[0]["budget"], "confidence": confidence, "alpha": 1.0 - confidence,
         "bootstrap_resamples": n_resamples, "target_hv": target,
@@ -81,6 +84,10 @@ def write(root: Path, data: Mapping[str, Any], tracking_uri: str | None = None) 
     plot_finals(data, root / "ablation_final_hv.png")
     md = root / "ablation.md"
     md.write_text(markdown(data))
+    if data.get("rediscovery"):
+        from evolve.ablation import rediscover
+
+        rediscover.write(root, data["rediscovery"])
     out = dict(data)
     out["mlflow_run_id"] = log_mlflow(root, data, tracking_uri, previous.get("mlflow_run_id"))
     tmp = root / "ablation.json.tmp"
@@ -191,6 +198,10 @@ def markdown(data: Mapping[str, Any]) -> str:
         L.append(f"| {arm} | {_f(a['valid_proposal_rate'], 3)} | {a['proposals']} | {_f(a['llm_valid_response_rate'], 3)} | "
                  f"{_f(float(np.mean(a['llm_tokens'])))} | {_f(float(np.mean(a['device_seconds'])))} | "
                  f"{_f(float(np.mean(a['wall_seconds'])))} |")
+    if data.get("rediscovery"):
+        from evolve.ablation import rediscover
+
+        L += ["", *rediscover.markdown(data["rediscovery"])]
     L += ["", *gallery_markdown(data.get("gallery")), "## How to recompute", "",
           "Every number above is read from the runs' knowledge bases (`<arm>/seed<k>/knowledge.db`) and the "
           "gallery's (`gallery/knowledge.db`):", "", "```bash", data["recompute"],
