@@ -13,7 +13,7 @@ MODEL ?=
 LLM_PORT ?= 8000
 export XLA_FLAGS := --xla_cpu_enable_concurrency_optimized_scheduler=false
 
-.PHONY: install vllm-cpu run test test-fast ui bench ablation crashtest clean serve-llm serve-llm-cpu
+.PHONY: install vllm-cpu run test test-fast ui bench ablation rediscover crashtest clean serve-llm serve-llm-cpu
 
 install: $(STAMP)
 
@@ -55,6 +55,15 @@ ABLATION_DIR ?= runs/ablation/$(DOMAIN)-$(SCALE)
 ablation: install
 	$(BIN)/python -m evolve.ablation run --dir $(ABLATION_DIR) --arms $(ARMS) --seeds $(SEEDS) --domain $(DOMAIN) \
 		--scale $(SCALE) --gallery-top $(GALLERY_TOP) $(if $(BUDGET),--budget $(BUDGET)) -- $(ARGS)
+
+# Rediscovery (docs/ablation.md): a task of conf/rediscover/ withholds known good designs; the arms race to
+# find them (or one as good) at an equal evaluation budget. TASK=rl|data|arch; ARMS, SCALE, BUDGET, ARGS as above.
+TASK ?= rl
+REDISCOVER_DIR ?= runs/rediscover/$(TASK)-$(SCALE)
+rediscover: SEEDS := 5
+rediscover: install
+	$(BIN)/python -m evolve.ablation run --task $(TASK) --dir $(REDISCOVER_DIR) --arms $(ARMS) --seeds $(SEEDS) \
+		--scale $(SCALE) --gallery-top 0 $(if $(BUDGET),--budget $(BUDGET)) -- $(ARGS)
 
 # MLflow UI over the local store (http://127.0.0.1:5000).
 ui: install

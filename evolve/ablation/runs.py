@@ -23,8 +23,8 @@ class AblationError(RuntimeError):
 
 
 def run_dirs(root: Path) -> list[Path]:
-    """Every run directory under an ablation directory (any depth), in a stable order."""
-    return sorted(p.parent for p in Path(root).rglob("knowledge.db") if p.parent.name != "gallery")
+    """Every run directory under an ablation directory (any depth; not the gallery's or the rediscovery targets'), in a stable order."""
+    return sorted(p.parent for p in Path(root).rglob("knowledge.db") if p.parent.name not in ("gallery", "targets"))
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
