@@ -61,6 +61,7 @@ def test_rl_samples_never_start_from_withheld_algorithms():
     rng = np.random.default_rng(0)
     texts = [dom.to_text(dom.sample(rng)) for _ in range(60)]
     assert not any("clip(" in t for t in texts if "logratio" in t and "min(" in t)  # no mutated PPO-clip
+    assert "clip(ratio" not in dom.grammar() and "clip(ratio" in RLDomain({}).grammar()  # the LLM's examples too
     full = RLDomain({})
     withheld = {full.to_text(g) for n, g in full.baselines().items() if n != "a2c"}
     assert not withheld & set(texts)

@@ -128,7 +128,7 @@ class RLDomain:
         return G.parse(text)
 
     def grammar(self) -> str:
-        return _grammar(self.settings)
+        return _grammar(self.settings, self.baselines())  # the start set's examples: withheld designs stay hidden
 
     def json_schema(self) -> dict[str, Any]:
         """The genome's JSON form as a bounded-depth JSON schema (the LLM's structured-output constraint)."""
@@ -206,12 +206,12 @@ class RLDomain:
         return float(score) - float(reference_score)
 
 
-def _grammar(s: RLSettings) -> str:
+def _grammar(s: RLSettings, starts: Mapping[str, RLGenome]) -> str:
     ops = "\n".join(
         f"  {name}({', '.join(op.args)}) -> {op.ret}: {op.doc}" for name, op in OPS.items()
     )
     inputs = "\n".join(f"  {k}: {v}" for k, v in INPUT_DOCS.items())
-    examples = "\n\n".join(f"# {name}\n{G.to_text(g)}" for name, g in G.baselines().items())
+    examples = "\n\n".join(f"# {name}\n{G.to_text(g)}" for name, g in starts.items())
     return f"""An RL algorithm of the PPO family, one `key = value` per line, all keys required:
 
 objective = <expression>   per-sample loss to MINIMISE; the trainer minimises
