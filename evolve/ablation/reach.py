@@ -56,7 +56,7 @@ def distance(a_json: Any, b_json: Any, rtol: float = RTOL) -> float:
                               update_cost=lambda x, y: _relabel(x.label, y.label, rtol)))
 
 
-def operator_steps(domain: Any, starts: Mapping[str, Any], target: Any, *, beam: int = 8, children: int = 64,
+def operator_steps(domain: Any, starts: Mapping[str, Any], target: Any, *, beam: int = 4, children: int = 24,
                    max_steps: int = 12, seed: int = 0, rtol: float = RTOL) -> dict[str, Any]:
     """Beam search from the start designs to `target` using only `domain.mutate`."""
     rng = np.random.default_rng(seed)

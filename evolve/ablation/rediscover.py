@@ -11,7 +11,9 @@ run's own reference scores at the same stage and seeds, so it is on exactly the 
 candidates; the target is the best withheld design's perf.
 
 A *hit* is a designed genome (not a start-set baseline) whose perf at the stage is at least the target
-minus `rediscover.tolerance`. Its time is the number of evaluations recorded when the hit's last
+minus `rediscover.tolerance`. Perf here is the domain's raw gain (`normalise`) over the run's reference,
+averaged over the stage's seeds: the domain's own units (nats, normalised return), read from the
+scores, so it does not move when the engine changes how it scales perf for selection. Its time is the number of evaluations recorded when the hit's last
 evaluation was recorded (the unit of `campaign.budget.evaluations`). A run that never hits is censored at
 the evaluations it recorded; the report gives hit rates, the Kaplan-Meier median evaluations to a first
 hit with a bootstrap interval, the best perf reached minus the target, and the genomes that hit.
@@ -203,33 +205,46 @@ def analyse_run(run_dir: Path, targets: Mapping[tuple[str, str], Mapping[int, fl
             raise AblationError(f"{run_dir} is not a rediscovery run (its config has no rediscover section)")
         d = task["domain"]
         dom = camp.domains[d]
+        by_cand: dict[str, list[Any]] = defaultdict(list)
         settled: dict[str, int] = {}  # candidate -> evaluations recorded when its last result came in
         for i, e in enumerate(camp.kb.evaluations(), 1):
+            by_cand[e.candidate].append(e)
             settled[e.candidate] = i
         total = camp.evaluations_recorded()
         out: dict[str, Any] = {"arm": str((cfg.get("ablation") or {}).get("arm", "?")), "seed": int(cfg["seed"]),
                                "run_dir": str(run_dir), "evaluations": total, "task": task, "stages": {}}
         for stage in task["stages"]:
             seeds = camp.stage_specs[stage].seed_list(camp.seed)
-            ref = next((c for c in camp.kb.candidates(stage=stage, status="done") if camp._is_reference(c)), None)
-            ref_score = {e.seed: e.score for e in camp.kb.evaluations(ref.id) if e.domain == d} if ref else {}
+            done = camp.kb.candidates(stage=stage, status="done")
+            ref = next((c for c in done if camp._is_reference(c)), None)
+            ref_score = _scores(by_cand[ref.id], d) if ref else {}
+
+            def gain(scores: Mapping[int, float]) -> float | None:
+                """Mean over the stage's seeds of the domain's raw gain over the run's reference."""
+                if not ref_score or not all(s in scores and s in ref_score for s in seeds):
+                    return None
+                return float(np.mean([dom.normalise(scores[s], ref_score[s]) for s in seeds]))
+
             per_target = {}
             for name in task["targets"]:
-                scores = targets.get((stage, target_key(stage, _target_triple(camp, task, name))), {})
-                if ref_score and all(s in scores and s in ref_score for s in seeds):
-                    per_target[name] = float(np.mean([dom.normalise(scores[s], ref_score[s]) for s in seeds]))
+                g = gain(targets.get((stage, target_key(stage, _target_triple(camp, task, name))), {}))
+                if g is not None:
+                    per_target[name] = g
             target_name = max(per_target, key=per_target.get) if per_target else None
             target = per_target.get(target_name) if target_name else None
             designed, start = [], []
-            for row in camp.stage_rows(stage):
-                if camp._is_reference(row.cand) or d not in row.perf_by_domain:
+            for cand in done:
+                if camp._is_reference(cand) or d not in cand.triple:
                     continue
-                g = camp.kb.genome(row.cand.triple[d])
+                perf = gain(_scores(by_cand[cand.id], d))
+                if perf is None:
+                    continue
+                g = camp.kb.genome(cand.triple[d])
                 if g["origin"].startswith("baseline:"):
-                    start.append(row.perf_by_domain[d])
+                    start.append(perf)
                     continue
-                designed.append({"perf": row.perf_by_domain[d], "at": settled[row.cand.id], "gid": g["id"], "text": g["text"],
-                                 "origin": g["origin"], "cycle": row.cand.cycle})
+                designed.append({"perf": perf, "at": settled[cand.id], "gid": g["id"], "text": g["text"],
+                                 "origin": g["origin"], "cycle": cand.cycle})
             hits = sorted((x for x in designed if target is not None and x["perf"] >= target - task["tolerance"]),
                           key=lambda x: x["at"])
             best = max((x["perf"] for x in designed), default=None)
@@ -244,6 +259,10 @@ def analyse_run(run_dir: Path, targets: Mapping[tuple[str, str], Mapping[int, fl
         return out
     finally:
         camp.kb.close()
+
+
+def _scores(evaluations: Sequence[Any], domain: str) -> dict[int, float]:
+    return {e.seed: float(e.score) for e in evaluations if e.domain == domain and e.status == "ok" and e.score is not None}
 
 
 # ---------------------------------------------------------------------------------- the summary
@@ -323,8 +342,9 @@ def markdown(data: Mapping[str, Any], budget: Any = None) -> list[str]:
     L = [f"## Rediscovery — task `{task['task']}`", "",
          f"Domain **{task['domain']}**; withheld target(s) {', '.join(f'`{t}`' for t in task['targets'])} "
          f"(campaign.start_set); a hit is a designed genome whose perf at the stage is at least the best target's "
-         f"perf − {task['tolerance']:g}, each target evaluated at the same stage and seeds as the run's candidates and "
-         "normalised against the run's own reference. Evaluations to first hit count every recorded "
+         f"perf − {task['tolerance']:g}. Perf here is the domain's raw gain over the run's own reference (domain "
+         "units), averaged over the stage's seeds; each target is evaluated at the same stage and seeds as the "
+         "run's candidates. Evaluations to first hit count every recorded "
          "(candidate, domain, seed) result, as `campaign.budget.evaluations` does; runs that never hit are "
          f"censored at their evaluations (Kaplan-Meier). Intervals are {conf}: hit rate exact (Clopper-Pearson), "
          "median percentile bootstrap over runs, best − target bootstrap of the mean.", ""]
@@ -352,11 +372,38 @@ def markdown(data: Mapping[str, Any], budget: Any = None) -> list[str]:
             for g in a["hit_genomes"][:5]:
                 L += [f"- `{g['gid'][:10]}` in {len(g['runs'])} run(s) ({'; '.join(g['runs'])}), perf − target "
                       f"{', '.join(_f(p) for p in g['perf'])}:", "", "```", g["text"].strip()[:1200], "```", ""]
-    L += ["Recompute: `" + data["recompute"] + "`.", ""]
+    L += ["![runs without a hit vs evaluations (Kaplan-Meier)](rediscovery_km.png)", "",
+          "Recompute: `" + data["recompute"] + "`.", ""]
     return L
 
 
+def plot_km(data: Mapping[str, Any], path: Path) -> Path:
+    """Share of runs still without a hit against evaluations (Kaplan-Meier), one panel per stage."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    stages_ = list(data["stages"])
+    fig = Figure(figsize=(4.5 * len(stages_), 3.6), dpi=120)
+    FigureCanvasAgg(fig)
+    for k, stage in enumerate(stages_):
+        ax = fig.add_subplot(1, len(stages_), k + 1)
+        for i, (arm, a) in enumerate(data["stages"][stage]["arms"].items()):
+            times = [h if h is not None else n for h, n in zip(a["first_hit"], a["evaluations"])]
+            hit = [h is not None for h in a["first_hit"]]
+            t, sv = stats.km_survival(times, hit)
+            ax.step([0, *t.tolist()], [1.0, *sv.tolist()], where="post", color=f"C{i}", label=f"{arm} (n={len(times)})")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("evaluations recorded")
+        ax.set_ylabel("share of runs without a hit")
+        ax.set_title(f"{data['task']['task']}: stage {stage}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.savefig(path, bbox_inches="tight")
+    return path
+
+
 def write(root: Path, data: Mapping[str, Any]) -> Path:
+    plot_km(data, Path(root) / "rediscovery_km.png")
     path = Path(root) / "rediscovery.json"
     path.write_text(json.dumps(data, indent=2, default=lambda x: x.item() if hasattr(x, "item") else str(x)))
     (Path(root) / "rediscovery.md").write_text("\n".join(["# " + markdown(data)[0][3:], *markdown(data)[1:]]) + "\n")
