@@ -118,6 +118,12 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
                     if task is None:
                         raise AblationError(f"{run_dir} is not a rediscovery run (its config has no rediscover section)")
                     executor_cfg, scale = camp.cfg["executor"], camp.cfg["scale"]
+                    identity = json.loads(json.dumps({"task": task, "configs": camp.stage_domain_cfgs}, sort_keys=True))
+                    stored = kb.get_meta("identity")
+                    if stored is not None and stored != identity:
+                        raise AblationError(f"{kb.path} holds targets measured under other settings than {run_dir}'s "
+                                            "(task or domain configs differ): use a fresh --dir for new settings")
+                    kb.set_meta("identity", identity, db)
                     done = kb.done_keys()
                     for stage in task["stages"]:
                         spec = camp.stage_specs[stage]
