@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,6 +63,48 @@ def task_of(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------- target evaluations
+
+@dataclass
+class RunView:
+    """What the benchmark reads of one run: its knowledge base and read-model, and its domains under the
+    run's start set (withheld genomes, normalise, text), built from the run's stored config."""
+
+    kb: Any
+    cfg: dict[str, Any]
+    archive: Any
+    domains: dict[str, Any]
+    stage_specs: dict[str, Any]
+    stage_domain_cfgs: dict[str, dict[str, Any]]
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg["seed"])
+
+    @property
+    def reference_triple(self) -> dict[str, str]:
+        return self.archive.reference_triple
+
+
+def open_view(run_dir: Path) -> RunView:
+    from evolve import stages, start_set
+    from evolve.archive import open_run
+    from evolve.plugins import build_domain, domain_config
+
+    kb, cfg, archive = open_run(run_dir)
+    try:
+        scale = cfg["scale"]
+        specs = stages.stage_specs(scale)
+        domains = start_set.apply_all(
+            {n: build_domain(n, domain_config(raw, scale["name"], scale["device"])) for n, raw in cfg["domains"].items()},
+            (cfg["campaign"].get("start_set") or {}))
+        stage_cfgs = {st: {n: domain_config(raw, scale["name"], scale["device"], spec.rung)
+                           for n, raw in cfg["domains"].items()} for st, spec in specs.items()}
+        return RunView(kb, cfg, archive, domains, specs, stage_cfgs)
+    except BaseException:
+        kb.close()
+        raise
+
+
 def _campaigns_by_seed(root: Path) -> dict[int, Path]:
     """One run directory per campaign seed: every arm of a seed shares the stage seeds and the reference."""
     out: dict[int, Path] = {}
@@ -103,7 +146,6 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
     """Evaluate each withheld target at each (campaign seed, stage) not yet measured; returns the KB path."""
     from domains.base import genome_id
     from evolve.knowledge import KnowledgeBase
-    from evolve.reporting import campaign_from_run_dir
 
     root = Path(root)
     kb = KnowledgeBase(root / "targets" / "knowledge.db", "targets")
@@ -112,7 +154,7 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
     try:
         with kb.transaction() as db:
             for seed, run_dir in sorted(_campaigns_by_seed(root).items()):
-                camp = campaign_from_run_dir(run_dir)
+                camp = open_view(run_dir)
                 try:
                     task = task_of(camp.cfg)
                     if task is None:
@@ -201,9 +243,7 @@ def _target_scores(kb_path: Path) -> dict[tuple[str, str], dict[int, float]]:
 # ------------------------------------------------------------------------------------- one run
 def analyse_run(run_dir: Path, targets: Mapping[tuple[str, str], Mapping[int, float]]) -> dict[str, Any]:
     """Per stage: the target perf, every designed genome's perf and when it was settled, first hit, best."""
-    from evolve.reporting import campaign_from_run_dir
-
-    camp = campaign_from_run_dir(run_dir)
+    camp = open_view(run_dir)
     try:
         cfg = camp.cfg
         task = task_of(cfg)
@@ -216,13 +256,13 @@ def analyse_run(run_dir: Path, targets: Mapping[tuple[str, str], Mapping[int, fl
         for i, e in enumerate(camp.kb.evaluations(), 1):
             by_cand[e.candidate].append(e)
             settled[e.candidate] = i
-        total = camp.evaluations_recorded()
+        total = camp.archive.evaluations_recorded()
         out: dict[str, Any] = {"arm": str((cfg.get("ablation") or {}).get("arm", "?")), "seed": int(cfg["seed"]),
                                "run_dir": str(run_dir), "evaluations": total, "task": task, "stages": {}}
         for stage in task["stages"]:
             seeds = camp.stage_specs[stage].seed_list(camp.seed)
             done = camp.kb.candidates(stage=stage, status="done")
-            ref = next((c for c in done if camp._is_reference(c)), None)
+            ref = next((c for c in done if camp.archive.is_reference(c)), None)
             ref_score = _scores(by_cand[ref.id], d) if ref else {}
 
             def gain(scores: Mapping[int, float]) -> float | None:
@@ -240,7 +280,7 @@ def analyse_run(run_dir: Path, targets: Mapping[tuple[str, str], Mapping[int, fl
             target = per_target.get(target_name) if target_name else None
             designed, start = [], []
             for cand in done:
-                if camp._is_reference(cand) or d not in cand.triple:
+                if camp.archive.is_reference(cand) or d not in cand.triple:
                     continue
                 perf = gain(_scores(by_cand[cand.id], d))
                 if perf is None:
