@@ -20,6 +20,10 @@ def build(kb: KnowledgeBase, archive: Archive, cfg: Mapping[str, Any], *, run_di
         "runs_total": counts["runs"], "runs_by_stage": counts["runs_by_stage"],
         # runs of partner-matched references and coupling cells: included in runs_total and in the budget
         "runs_auxiliary": counts["runs_auxiliary"], "runs_auxiliary_by_stage": counts["runs_auxiliary_by_stage"],
+        "runs_auxiliary_are": "partner-matched references and coupling cells (evolve/references.py): one run per "
+                              "(stage, triple, domain, seed), planned once and shared by every candidate that needs "
+                              "it; counted in runs_total, device_seconds and the evaluation budget, never as "
+                              "evaluated candidates",
         "failed": counts["failed"], "invalid": counts["invalid"],
         "hypervolume": archive.hypervolume(),
         "hypervolume_by_stage": {s: archive.hypervolume(s) for s in STAGES},
