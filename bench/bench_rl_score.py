@@ -1,9 +1,10 @@
 """Benchmark the RL score's discrimination: each baseline's score per env over seeds, against the score's top.
 
-    python bench/bench_rl_score.py [--scale tiny|small] [--seeds 3] [--baselines ppo_clip,a2c,...] [--write]
+    python bench/bench_rl_score.py [--scale tiny|small] [--seeds 3] [--baselines ppo_clip,a2c,...] [--fraction 1.0] [--write]
 
 Each baseline genome is evaluated by the rl domain exactly as the campaign does at the full stage
-(`Budget("full", 1.0, seed)`; `seeds` agents vmapped per evaluation, IQM over them) for seeds
+(`Budget("full", fraction, seed)`; `seeds` agents vmapped per evaluation, IQM over them; `--fraction`
+0.15 or 0.4 gives tiny's isolated or cross stage budget) for seeds
 0..N-1. The table gives, per baseline and env, the mean and [min, max] over those evaluation seeds
 of the normalised learning-curve area (`norm/<env>`, the part of the score; an agent perfect from
 its first update scores 1) and of the final policy's normalised return, then the score itself.
@@ -30,7 +31,7 @@ def _span(values: list[float]) -> str:
     return f"{sum(values) / len(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
 
 
-def run(scale: str, seeds: int, names: list[str] | None) -> str:
+def run(scale: str, seeds: int, names: list[str] | None, fraction: float = 1.0) -> str:
     from domains.base import Budget
     from domains.rl import RLDomain
 
@@ -43,7 +44,7 @@ def run(scale: str, seeds: int, names: list[str] | None) -> str:
         results, walls = [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
-            results.append(dom.evaluate({"rl": genome}, Budget("full", 1.0, seed=seed), {}))
+            results.append(dom.evaluate({"rl": genome}, Budget("full", fraction, seed=seed), {}))
             walls.append(time.perf_counter() - t0)
         for env in envs:
             auc = [m.details[f"norm/{env}"] for m in results]
@@ -53,7 +54,7 @@ def run(scale: str, seeds: int, names: list[str] | None) -> str:
         rows.append(f"| {name} | **score** | {_span([m.score for m in results])} | | {wall} |")
         print("\n".join(rows[-len(envs) - 1 :]), flush=True)
     s = dom.settings
-    head = (f"RL score `{scale}` (full stage, {s.seeds} agents per evaluation, evaluation seeds 0-{seeds - 1}): "
+    head = (f"RL score `{scale}` (budget fraction {fraction}, {s.seeds} agents per evaluation, evaluation seeds 0-{seeds - 1}): "
             "mean [min, max] over evaluation seeds; 1.0 is the top of the scale\n\n"
             "| baseline | env | learning-curve area (score part) | final return | s per evaluation (first / later) |\n"
             "|---|---|---|---|---:|")
@@ -65,9 +66,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--scale", default="tiny", choices=["tiny", "small"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds per baseline")
     p.add_argument("--baselines", default=None, help="comma-separated baseline names (default: all)")
+    p.add_argument("--fraction", type=float, default=1.0, help="the stage's budget fraction (1.0: full stage)")
     p.add_argument("--write", action="store_true", help="append the table to docs/BENCHMARKS.md")
     args = p.parse_args(argv)
-    table = run(args.scale, args.seeds, args.baselines.split(",") if args.baselines else None)
+    table = run(args.scale, args.seeds, args.baselines.split(",") if args.baselines else None, args.fraction)
     print("\n" + table)
     if args.write:
         benchlib.append_section(f"RL score discrimination ({args.scale})", "bench_rl_score.py", argv, benchlib.jax_machine(), table)
