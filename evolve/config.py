@@ -45,6 +45,21 @@ def _check_executor(ecfg: dict) -> None:
             _positive({"executor": ecfg}, f"executor.{key}", float if key.endswith("_s") else int)
 
 
+def _check_verdicts(plain: dict[str, Any]) -> None:
+    """Hypothesis looks and FDR, and the coupled pairs (docs/selection.md, "Verdicts")."""
+    acfg = plain["analysis"]
+    looks, fdr, method = acfg.get("looks", 4), acfg.get("fdr", 0.05), acfg.get("fdr_method", "bh")
+    if isinstance(looks, bool) or not isinstance(looks, int) or looks < 1:
+        raise ConfigError(f"analysis.looks must be an integer >= 1, got {looks!r}")
+    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0.0 < float(fdr) < 1.0:
+        raise ConfigError(f"analysis.fdr must be in (0, 1), got {fdr!r}")
+    if method not in ("bh", "by"):
+        raise ConfigError(f"analysis.fdr_method must be bh or by, got {method!r}")
+    for pair in acfg.get("coupling_pairs") or []:
+        if not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1] or not all(isinstance(d, str) for d in pair):
+            raise ConfigError(f"analysis.coupling_pairs holds pairs of two domain names, got {pair!r}")
+
+
 def resolve(cfg: DictConfig) -> dict[str, Any]:
     """Validate and resolve; raises ConfigError with a fix-it message."""
     if "domains" not in cfg or not cfg.domains:
@@ -76,6 +91,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("analysis.min_group must be >= 2 (a confidence interval needs two genomes per side)")
     if not 0.5 < float(plain["analysis"]["confidence"]) < 1.0:
         raise ConfigError(f"analysis.confidence must be in (0.5, 1), got {plain['analysis']['confidence']!r}")
+    _check_verdicts(plain)
     try:
         from evolve.llm import LLMSettings
 

@@ -52,6 +52,10 @@ def test_unknown_choices_name_the_valid_ones():
     ("executor.cpu_time_limit_s=0", "executor.cpu_time_limit_s must be > 0"),
     ("executor.memory_limit_mb=-5", "executor.memory_limit_mb must be > 0"),
     ("executor.kind=slurm", "executor.kind must be local or ray"),
+    ("analysis.looks=0", "analysis.looks must be an integer >= 1"),
+    ("analysis.fdr=1.5", r"analysis.fdr must be in \(0, 1\)"),
+    ("analysis.fdr_method=bonferroni", "fdr_method must be bh or by"),
+    ("analysis.coupling_pairs=[[arch,arch]]", "coupling_pairs holds pairs of two domain names"),
 ])
 def test_bad_values_get_clear_errors(override, message):
     with pytest.raises(ConfigError, match=message):
