@@ -121,7 +121,11 @@ def report_sections(summary: Mapping[str, Any]) -> list[str]:
         out += [f"| {d} | {_num(best.get(d))} | {_num(u.get('value'), 4)} | {u.get('source', '')} |"
                 for d, u in units.items()]
         out += [""]
-    coupling_rows = summary.get("coupling") or []
+    coupling_rows = [e for e in summary.get("coupling") or [] if e.get("n")]
+    if summary.get("coupling") and not coupling_rows:
+        out += ["## Coupling (2x2 factorial per coupled pair)", "",
+                "Not measured yet: no triple at the cross or full stage differs from the reference in both "
+                "domains of a coupled pair.", ""]
     if coupling_rows:
         out += ["## Coupling (2x2 factorial per coupled pair)", "",
                 "Effects in the response domain's unit, averaged over the stage's triples and seeds; interaction > 0: "

@@ -60,3 +60,5 @@ def test_report_sections_show_units_coupling_and_fidelity_in_words():
     assert "| full | a x d | d | 2 | a: 1 [0.5, 1.5] | d: 2 — | -0.5 | [-1, 0.1] |" in text
     assert "| a | isolated->full | 5 | -1 | [-1, -1] |" in text and "LOW" in text
     assert verdicts.report_sections({}) == []
+    empty = {"coupling": [{**summary["coupling"][0], "n": 0}]}
+    assert "Not measured yet" in "\n".join(verdicts.report_sections(empty))
