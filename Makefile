@@ -89,7 +89,7 @@ serve-llm-cpu: vllm-cpu
 # SIGKILL a tiny campaign at random moments, resume it, check nothing was lost or run twice.
 TRIALS ?= 20
 crashtest: install
-	$(BIN)/python -m evolve.crashtest --trials $(TRIALS) $(ARGS)
+	$(BIN)/python -m tools.crashtest --trials $(TRIALS) $(ARGS)
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache

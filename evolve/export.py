@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from domains.base import canonical_json, genome_id
+from evolve.knowledge import KnowledgeBase, KnowledgeBaseError
 from evolve.plugins import PluginError, build_domain, domain_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -31,16 +31,17 @@ class ExportError(ValueError):
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
     db = run_dir / "knowledge.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-    except sqlite3.DatabaseError as exc:
+        kb = KnowledgeBase.existing(db, read_only=True)
+    except (FileNotFoundError, KnowledgeBaseError) as exc:
         raise ExportError(f"{db} is not a readable knowledge base ({exc})") from None
+    try:
+        cfg = kb.get_meta("config")
     finally:
-        con.close()
-    if row is None:
+        kb.close()
+    if cfg is None:
         raise ExportError(f"{db} holds no campaign config")
-    return json.loads(row[0])
+    return cfg
 
 
 def _stored_genome(run_dir: Path, domain: str, wanted: str | None) -> dict[str, Any]:
@@ -52,16 +53,15 @@ def _stored_genome(run_dir: Path, domain: str, wanted: str | None) -> dict[str, 
         wanted = (json.loads(summary.read_text()).get("incumbents") or {}).get(domain)
         if wanted is None:
             raise ExportError(f"{summary} has no {domain} incumbent; name the genome with --genome ID")
-    con = sqlite3.connect(f"file:{run_dir / 'knowledge.db'}?mode=ro", uri=True)
+    kb = KnowledgeBase.existing(run_dir / "knowledge.db", read_only=True)
     try:
-        rows = con.execute("SELECT id, json FROM genomes WHERE domain = ? AND id LIKE ?",
-                           (domain, wanted.replace("%", "") + "%")).fetchall()
+        rows = [g for g in kb.genomes(domain) if g["id"].startswith(wanted)]
     finally:
-        con.close()
+        kb.close()
     if len(rows) != 1:
         what = "no" if not rows else f"{len(rows)}"
         raise ExportError(f"{what} {domain} genomes in {run_dir} match {wanted!r}; give a longer id")
-    return {"id": rows[0][0], "json": json.loads(rows[0][1])}
+    return {"id": rows[0]["id"], "json": rows[0]["json"]}
 
 
 def _default_domain_config(domain: str, scale: str) -> dict[str, Any]:

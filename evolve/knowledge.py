@@ -86,6 +86,38 @@ class Evaluation:
     perf: float | None = None  # score normalised against the same stage's reference (same domain, seed)
 
 
+_PHASE_OF_STAGE = {"isolated": "design"}  # the plan marker of a stage's candidates (cross, full: their own)
+
+
+def _peek(path: Path, sql: str, *, read_only: bool = True) -> list[tuple]:
+    """Rows of one query on a file that may not be a knowledge base yet ([] without the table). Not
+    `read_only`, a connection recovers the write-ahead log of a writer that was killed."""
+    try:
+        con = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0) if read_only
+               else sqlite3.connect(path, timeout=30.0))
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise KnowledgeBaseError(f"{path} cannot be read ({exc})") from exc
+    except sqlite3.DatabaseError as exc:
+        raise KnowledgeBaseError(f"{path} is not an evolve knowledge base ({exc})") from exc
+
+
+def peek_evaluations(path: str | Path) -> dict[tuple[str, str, int], tuple[str, float | None]]:
+    """(candidate, domain, seed) -> (status, score) of every recorded result, read without opening the
+    file as a knowledge base: {} while it does not exist or has no evaluations table yet (the crash
+    harness reads a campaign it may have killed while it was creating the file)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    rows = _peek(path, "SELECT candidate, domain, seed, status, score FROM evaluations", read_only=False)
+    return {(c, d, int(s)): (st, sc) for c, d, s, st, sc in rows}
+
+
 def _plain(obj: Any) -> Any:
     """numpy scalars and arrays (a domain's descriptor or features) as the Python values they hold."""
     if hasattr(obj, "tolist"):
@@ -101,16 +133,22 @@ class KnowledgeBase:
     """Open (or create) the knowledge base of `campaign` at `path`.
 
     Refuses, with KnowledgeBaseError and without touching the file, anything that is
-    not an evolve knowledge base of the same campaign.
+    not an evolve knowledge base of the same campaign. `read_only` opens an existing one
+    for reading only (another run's, while that run may still be writing it).
     """
 
-    def __init__(self, path: str | Path, campaign: str) -> None:
+    def __init__(self, path: str | Path, campaign: str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.campaign = campaign
+        self.read_only = read_only
         fresh = not self.path.exists() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and fresh:
+            raise FileNotFoundError(f"{self.path} does not exist (or is empty): nothing to read")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self._db = (sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0) if read_only else
+                        sqlite3.connect(self.path, isolation_level=None, timeout=30.0))
             self._db.row_factory = sqlite3.Row
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
@@ -120,27 +158,22 @@ class KnowledgeBase:
             self._create()
         else:
             self._verify(tables)
+        if read_only:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     @classmethod
-    def existing(cls, path: str | Path) -> "KnowledgeBase":
+    def existing(cls, path: str | Path, *, read_only: bool = False) -> "KnowledgeBase":
         """Open a finished (or running) campaign's knowledge base, whichever campaign it belongs to."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: is {path.parent} a run directory?")
-        try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                row = con.execute("SELECT value FROM meta WHERE key = 'campaign'").fetchone()
-            finally:
-                con.close()
-        except sqlite3.DatabaseError as exc:
-            raise KnowledgeBaseError(f"{path} is not an evolve knowledge base ({exc})") from exc
-        if row is None:
+        campaign = _peek(path, "SELECT value FROM meta WHERE key = 'campaign'", read_only=read_only)
+        if not campaign:
             raise KnowledgeBaseError(f"{path} names no campaign; it is not an evolve knowledge base")
-        return cls(path, json.loads(row[0]))
+        return cls(path, json.loads(campaign[0][0]), read_only=read_only)
 
     # ----------------------------------------------------------------------------- setup
     def _create(self) -> None:
@@ -200,6 +233,45 @@ class KnowledgeBase:
             missing = [g for g in cand.triple.values() if not self.has_genome(g)]
             if missing:
                 errors.append(f"candidate {cand.id} refers to unknown genomes {missing}")
+        return errors
+
+    def resume_errors(self, seeds: Mapping[str, Sequence[int]], names: Sequence[str], *,
+                      complete: bool) -> list[str]:
+        """What a campaign killed at any instant must still satisfy to resume (the crash harness checks it):
+        the cross-table invariants; one result per (candidate, domain, seed); every counted cycle planned and
+        analysed; every candidate with its plan marker, results only at its stage's `seeds`, and a status
+        that agrees with its results; nothing left pending once the campaign is `complete`."""
+        errors = self.integrity_errors()
+        dup = self._db.execute("SELECT candidate, domain, seed, COUNT(*) FROM evaluations "
+                               "GROUP BY candidate, domain, seed HAVING COUNT(*) > 1").fetchall()
+        errors += [f"evaluation {tuple(r[:3])} recorded {r[3]} times" for r in dup]
+        analysed = {a["cycle"] for a in self.analyses()}
+        for c in range(int(self.get_meta("cycles_done", 0))):
+            for phase in ("design", "cross", "full"):
+                if not self.get_meta(f"planned:{c}:{phase}", False):
+                    errors.append(f"cycle {c} counted as done but phase {phase} was never planned")
+            if c not in analysed:
+                errors.append(f"cycle {c} counted as done but has no analysis")
+        for cand in self.candidates():
+            marker = f"planned:{cand.cycle}:{_PHASE_OF_STAGE.get(cand.stage, cand.stage)}"
+            if not self.get_meta(marker, False):
+                errors.append(f"candidate {cand.id} exists without its plan marker {marker}")
+            evs = self.evaluations(cand.id)
+            if cand.stage in seeds:
+                stray = sorted({e.seed for e in evs} - set(seeds[cand.stage]))
+                if stray:
+                    errors.append(f"candidate {cand.id} has evaluations with seeds {stray} outside its stage's")
+            need = [cand.focus] if cand.focus in names else list(names)
+            n_needed = len(need) * (len(seeds[cand.stage]) if cand.stage in seeds else 1)
+            bad = [e for e in evs if e.status != "ok"]
+            if cand.status == "invalid" and evs:
+                errors.append(f"invalid candidate {cand.id} has evaluations")
+            if cand.status == "done" and (bad or len(evs) != n_needed):
+                errors.append(f"done candidate {cand.id} has {len(evs)}/{n_needed} evaluations, {len(bad)} failed")
+            if cand.status == "failed" and not bad:
+                errors.append(f"failed candidate {cand.id} has no failed evaluation")
+            if complete and cand.status == "pending":
+                errors.append(f"candidate {cand.id} still pending after the last cycle")
         return errors
 
     # ------------------------------------------------------------------------------ meta

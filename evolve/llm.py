@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 import urllib.request
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from evolve.knowledge import KnowledgeBase, KnowledgeBaseError
 
 MODES = ("none", "auto", "vllm", "replay")
 OK = "ok"
@@ -204,17 +205,19 @@ class ReplayTransport:
         if not path.exists():
             raise LLMError(f"llm.replay_from: {path} does not exist (give an earlier run directory or its knowledge.db)")
         try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            rows = con.execute("SELECT role, cycle, prompt, response, prompt_tokens, completion_tokens, outcome "
-                               "FROM llm_calls ORDER BY id").fetchall()
-            model = con.execute("SELECT value FROM meta WHERE key = 'llm_model'").fetchone()
-            con.close()
-        except sqlite3.DatabaseError as exc:
+            kb = KnowledgeBase.existing(path, read_only=True)
+        except KnowledgeBaseError as exc:
             raise LLMError(f"llm.replay_from: {path} is not a knowledge base with LLM calls ({exc})") from exc
+        try:
+            rows = [(c["role"], c["cycle"], c["prompt"], c["response"], c["prompt_tokens"], c["completion_tokens"],
+                     c["outcome"]) for c in kb.llm_calls()]
+            model = kb.get_meta("llm_model")
+        finally:
+            kb.close()
         self._calls: dict[tuple[str, int | None], deque] = defaultdict(deque)
         for role, cycle, prompt, response, pt, ct, outcome in rows:
             self._calls[(role, cycle)].append((prompt, response, pt, ct, outcome))
-        self.model = f"replay:{json.loads(model[0]) if model else 'unknown'}"
+        self.model = f"replay:{model or 'unknown'}"
         self.source = path
         self.prompt_mismatches = 0
 

@@ -1,4 +1,4 @@
-"""The kill-and-resume harness (evolve/crashtest.py): a few real trials, and its checks can fail."""
+"""The kill-and-resume harness (tools/crashtest.py): a few real trials, and its checks can fail."""
 from __future__ import annotations
 
 import sqlite3
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evolve import crashtest
+from tools import crashtest
 from evolve.campaign import Campaign
 
 ROOT = Path(__file__).resolve().parent.parent

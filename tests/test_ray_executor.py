@@ -139,7 +139,7 @@ def test_the_engine_imports_ray_only_for_executor_ray():
     import sys
 
     code = ("import sys; sys.modules['ray'] = None\n"
-            "import evolve.campaign, evolve.execution, evolve.crashtest\n"
+            "import evolve.campaign, evolve.execution, tools.crashtest\n"
             "from evolve.execution import make_executor\n"
             "try:\n    make_executor({'kind': 'ray', 'time_limit_s': 1}, print, scratch_root='/tmp')\n"
             "except ImportError:\n    print('ray needed only now')\n")

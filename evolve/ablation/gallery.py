@@ -156,16 +156,14 @@ def _register(kb: KnowledgeBase, domains: Mapping[str, Any], runs: Sequence[Mapp
 
 
 def _genome_sources(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    import sqlite3
-
+    """Genome id -> genome JSON over every run's knowledge base (read only)."""
     out: dict[str, Any] = {}
     for r in runs:
-        con = sqlite3.connect(f"file:{Path(r['run_dir']) / 'knowledge.db'}?mode=ro", uri=True)
+        kb = KnowledgeBase.existing(Path(r["run_dir"]) / "knowledge.db", read_only=True)
         try:
-            for gid, js in con.execute("SELECT id, json FROM genomes"):
-                out[gid] = json.loads(js)
+            out.update({g["id"]: g["json"] for g in kb.genomes()})
         finally:
-            con.close()
+            kb.close()
     return out
 
 

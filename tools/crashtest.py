@@ -1,8 +1,8 @@
 """Kill-and-resume harness: SIGKILL a tiny campaign at random moments, resume it, check nothing was lost.
 
-    python -m evolve.crashtest --trials 20            # from a checkout (the numeric test domain)
-    python -m evolve.crashtest --trials 3 --kills 3 --cycles 3 --workdir /tmp/crash
-    python -m evolve.crashtest --trials 2 --domain arch   # a real domain: KB checks only (see below)
+    python -m tools.crashtest --trials 20            # from a checkout (the numeric test domain)
+    python -m tools.crashtest --trials 3 --kills 3 --cycles 3 --workdir /tmp/crash
+    python -m tools.crashtest --trials 2 --domain arch   # a real domain: KB checks only (see below)
 
 Why: the knowledge base promises that a campaign killed at any instant resumes with no finished
 evaluation lost and none run twice. This harness tests the promise the hard way. Each trial starts
@@ -29,7 +29,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,100 +40,49 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMERIC_PLUGIN = "tests.hostile_domain:HostileDomain"
-PHASE_OF_STAGE = {"isolated": "design", "cross": "cross", "full": "full"}
 
 EvalKey = tuple[str, str, int]  # (candidate, domain, seed)
 
 
 # --------------------------------------------------------------------------------------
-# Reading a knowledge base (plain sqlite: the harness must not depend on what it checks)
+# Reading a knowledge base (its SQL lives in evolve/knowledge.py, with the invariants checked here)
 # --------------------------------------------------------------------------------------
 def read_evaluations(kb_path: Path) -> dict[EvalKey, tuple[str, float | None]]:
     """(candidate, domain, seed) -> (status, score) of every recorded evaluation; {} before the KB exists."""
-    if not kb_path.exists() or kb_path.stat().st_size == 0:
-        return {}
-    con = sqlite3.connect(kb_path, timeout=30)
-    try:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "evaluations" not in tables:
-            return {}
-        rows = con.execute("SELECT candidate, domain, seed, status, score FROM evaluations").fetchall()
-    finally:
-        con.close()
-    return {(c, d, int(s)): (st, sc) for c, d, s, st, sc in rows}
+    from evolve.knowledge import peek_evaluations
+
+    return peek_evaluations(kb_path)
 
 
 def log_keys(kb_path: Path, keys: set[EvalKey]) -> dict[EvalKey, str]:
     """Each evaluation key as the numeric domain's log line ([stage, x, seed] in JSON)."""
-    con = sqlite3.connect(kb_path, timeout=30)
+    from evolve.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.existing(kb_path)
     try:
-        cands = {cid: (stage, json.loads(triple)) for cid, stage, triple in
-                 con.execute("SELECT id, stage, triple FROM candidates")}
-        genomes = {gid: json.loads(js) for gid, js in con.execute("SELECT id, json FROM genomes")}
+        out = {}
+        for cid, dom, seed in keys:
+            cand = kb.candidate(cid)
+            out[(cid, dom, seed)] = json.dumps([cand.stage, list(kb.genome(cand.triple[dom])["json"]), seed])
+        return out
     finally:
-        con.close()
-    out = {}
-    for cid, dom, seed in keys:
-        stage, triple = cands[cid]
-        out[(cid, dom, seed)] = json.dumps([stage, list(genomes[triple[dom]]), seed])
-    return out
+        kb.close()
 
 
 def invariant_errors(kb_path: Path, *, complete: bool) -> list[str]:
     """Cross-table invariants a resumable knowledge base keeps at every instant (and, once the
-    campaign is complete, that nothing is left pending)."""
+    campaign is complete, that nothing is left pending): `KnowledgeBase.resume_errors`."""
     from evolve.knowledge import KnowledgeBase
     from evolve.stages import stage_specs
 
-    con = sqlite3.connect(kb_path, timeout=30)
+    kb = KnowledgeBase.existing(kb_path)
     try:
-        meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
-        campaign = meta.get("campaign", "")
-    finally:
-        con.close()
-    kb = KnowledgeBase(kb_path, campaign)
-    try:
-        errors = list(kb.integrity_errors())
-        db = kb._db
-        dup = db.execute("SELECT candidate, domain, seed, COUNT(*) FROM evaluations "
-                         "GROUP BY candidate, domain, seed HAVING COUNT(*) > 1").fetchall()
-        errors += [f"evaluation {tuple(r[:3])} recorded {r[3]} times" for r in dup]
         cfg = kb.get_meta("config")
         specs = stage_specs(cfg["scale"]) if cfg else {}
-        seed = int(cfg["seed"]) if cfg else 0
-        names = list(cfg["domains"]) if cfg else []
-        cycles_done = int(kb.get_meta("cycles_done", 0))
-        analysed = {a["cycle"] for a in kb.analyses()}
-        for c in range(cycles_done):
-            for phase in ("design", "cross", "full"):
-                if not kb.get_meta(f"planned:{c}:{phase}", False):
-                    errors.append(f"cycle {c} counted as done but phase {phase} was never planned")
-            if c not in analysed:
-                errors.append(f"cycle {c} counted as done but has no analysis")
-        for cand in kb.candidates():
-            marker = f"planned:{cand.cycle}:{PHASE_OF_STAGE[cand.stage]}"
-            if not kb.get_meta(marker, False):
-                errors.append(f"candidate {cand.id} exists without its plan marker {marker}")
-            evs = kb.evaluations(cand.id)
-            if cand.stage in specs:
-                allowed = set(specs[cand.stage].seed_list(seed))
-                stray = sorted({e.seed for e in evs} - allowed)
-                if stray:
-                    errors.append(f"candidate {cand.id} has evaluations with seeds {stray} outside its stage's")
-            need = ([cand.focus] if cand.focus in names else names)
-            n_needed = len(need) * (specs[cand.stage].seeds if cand.stage in specs else 1)
-            bad = [e for e in evs if e.status != "ok"]
-            if cand.status == "invalid" and evs:
-                errors.append(f"invalid candidate {cand.id} has evaluations")
-            if cand.status == "done" and (bad or len(evs) != n_needed):
-                errors.append(f"done candidate {cand.id} has {len(evs)}/{n_needed} evaluations, {len(bad)} failed")
-            if cand.status == "failed" and not bad:
-                errors.append(f"failed candidate {cand.id} has no failed evaluation")
-            if complete and cand.status == "pending":
-                errors.append(f"candidate {cand.id} still pending after the last cycle")
+        seeds = {name: spec.seed_list(int(cfg["seed"])) for name, spec in specs.items()}
+        return kb.resume_errors(seeds, list(cfg["domains"]) if cfg else [], complete=complete)
     finally:
         kb.close()
-    return errors
 
 
 # --------------------------------------------------------------------------------------
