@@ -3,7 +3,8 @@
     python bench/bench_arch.py [--scale tiny|small] [--steps N] [--only transformer,gla] [--write]
 
 Each baseline is compiled by `domains.arch` at the scale's width/depth and trained for the scale's
-full-stage LM steps (or `--steps`) with `proxies.lm.measure` on the default corpus. Prints a
+full-stage LM steps (or `--steps`) with `proxies.lm.measure` on the default corpus. MFU is against the
+device's dense peak for the compute dtype (`proxies.trainer.PEAK_FLOPS`), "unknown peak" when not listed. Prints a
 markdown table; with `--write` appends it, with the command, machine and date, to docs/BENCHMARKS.md.
 Run it on an otherwise idle machine: the numbers are wall times.
 """
@@ -52,13 +53,14 @@ def run(scale: str, steps: int | None, only: list[str] | None) -> str:
         make = comp.model_fn(g, ev.width(dom.cfg), vocab_size=corpus.vocab_size, max_len=lcfg.seq_len)
         out = lm.measure(lcfg, make, corpus.train, corpus.heldout, jax.random.key(0))
         loss = sum(out["eval_loss"].values()) / len(out["eval_loss"])
+        mfu = "unknown peak" if out["mfu"] is None else f"{out['mfu']:.1%}"
         rows.append(f"| {name} | {out['params']:,} | {out['compile_seconds']:.1f} | {out['tokens_per_second']:,.0f} "
-                    f"| {out['flops_per_token'] / 1e6:.2f} | {out['flops_per_token_6n'] / 1e6:.2f} | {loss:.3f} |")
+                    f"| {out['flops_per_token'] / 1e6:.2f} | {out['flops_per_token_6n'] / 1e6:.2f} | {mfu} | {loss:.3f} |")
         print(rows[-1], flush=True)
     head = (f"LM proxy `{scale}`: d_model {cfg['d_model']}, {cfg['n_layers']} block repeats, seq {lcfg.seq_len}, "
             f"batch {lcfg.batch_size}, {lcfg.steps} steps, {lcfg.dtype}\n\n"
-            "| baseline | params | compile s | train tokens/s | MFLOP/token (XLA) | MFLOP/token (6N) | held-out loss |\n"
-            "|---|---:|---:|---:|---:|---:|---:|")
+            "| baseline | params | compile s | train tokens/s | MFLOP/token (XLA) | MFLOP/token (6N) | MFU | held-out loss |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|")
     return head + "\n" + "\n".join(rows)
 
 

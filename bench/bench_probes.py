@@ -61,7 +61,9 @@ def recall_runs(g, cfg: dict, seeds: list[int], *, positions: bool = False) -> d
 
     from domains.arch import compile as comp
     from domains.arch import evaluate as ev
-    from proxies import recall
+    import numpy as np
+
+    from proxies import recall, trainer
 
     rcfg = ev.recall_config(cfg, 1.0)
     w = ev.width(cfg)
@@ -70,12 +72,13 @@ def recall_runs(g, cfg: dict, seeds: list[int], *, positions: bool = False) -> d
         stack_fn = _with_positions(stack_fn, w.d_model, rcfg.seq_len)
     train = recall.make_train(rcfg, recall.probe_model(rcfg, stack_fn, w.d_model))
     keys = [jax.random.split(jax.random.key(s))[1] for s in seeds]  # the recall half of an evaluation's key
+    steps = np.int32(rcfg.steps)
     t0 = time.perf_counter()
-    compiled = train.run.lower(keys[0], train.steps).compile()
+    compiled = trainer.lower(train, keys[0], steps).compile()
     compile_s = time.perf_counter() - t0
     accs, t0 = [], time.perf_counter()
     for key in keys:
-        accs.append(float(jax.block_until_ready(compiled(key, train.steps))["metrics"]["accuracy"]))
+        accs.append(float(jax.block_until_ready(compiled(key, steps))["metrics"]["accuracy"]))
     return {"accuracy": accs, "compile_s": compile_s, "train_s": (time.perf_counter() - t0) / len(seeds)}
 
 

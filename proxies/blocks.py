@@ -257,18 +257,28 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, window: int | Non
 
 
 class CausalSelfAttention(nnx.Module):
-    """Multi-head causal softmax attention; `window` = tokens attended, self included."""
+    """Multi-head causal softmax attention; `window` = tokens attended, self included.
+
+    The one attention module of the proxies: genomes' `attn`, the reference GPT (`proxies.lm`, no
+    RoPE, GPT-2 init through `kernel_init` / `out_init`) and the RL agent's default memory
+    (`proxies.ppo_nets`, with biases) all use it."""
 
     def __init__(self, d_model: int, n_heads: int, *, window: int | None = None, rope: bool = True,
-                 dtype: DType = F32, rngs: nnx.Rngs):
+                 bias: bool = False, kernel_init: nnx.Initializer | None = None,
+                 out_init: nnx.Initializer | None = None, dtype: DType = F32, rngs: nnx.Rngs):
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} not divisible by n_heads {n_heads}")
         if window is not None and window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.n_heads, self.window, self.rope = n_heads, window, rope
         self.dtype = jnp.dtype(dtype)
-        self.qkv = _linear(d_model, 3 * d_model, dtype=dtype, rngs=rngs)
-        self.out = _linear(d_model, d_model, dtype=dtype, rngs=rngs)
+
+        def linear(d_out: int, init: nnx.Initializer | None) -> nnx.Linear:
+            extra = {} if init is None else {"kernel_init": init}
+            return nnx.Linear(d_model, d_out, use_bias=bias, dtype=self.dtype, param_dtype=F32, rngs=rngs, **extra)
+
+        self.qkv = linear(3 * d_model, kernel_init)
+        self.out = linear(d_model, out_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         B, T, D = x.shape

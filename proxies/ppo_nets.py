@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from proxies import blocks
+
 BlockFn = Callable[[nnx.Rngs], nnx.Module]
 NetworkFn = Callable[[nnx.Rngs], nnx.Module]
 
@@ -62,24 +64,14 @@ class CausalSelfAttention(nnx.Module):
     """A pre-norm causal attention + MLP block: the default memory when no architecture is given."""
 
     def __init__(self, d_model: int, num_heads: int = 2, *, rngs: nnx.Rngs):
-        self.num_heads = num_heads
         self.norm1 = nnx.LayerNorm(d_model, rngs=rngs)
-        self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
-        self.proj = nnx.Linear(d_model, d_model, rngs=rngs)
+        self.attn = blocks.CausalSelfAttention(d_model, num_heads, rope=False, bias=True, rngs=rngs)
         self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
         self.up = nnx.Linear(d_model, 2 * d_model, rngs=rngs)
         self.down = nnx.Linear(2 * d_model, d_model, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, t, d = x.shape
-        h = self.num_heads
-        q, k, v = jnp.split(self.qkv(self.norm1(x)), 3, axis=-1)  # (B, T, D) each
-        q, k, v = (z.reshape(b, t, h, d // h) for z in (q, k, v))  # (B, T, H, Dh)
-        att = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(d // h)  # (B, H, T, T)
-        mask = jnp.tril(jnp.ones((t, t), dtype=bool))
-        att = jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1)
-        y = jnp.einsum("bhqk,bkhd->bqhd", att, v).reshape(b, t, d)
-        x = x + self.proj(y)
+        x = x + self.attn(self.norm1(x))  # proxies.blocks' causal attention, no positions (MemoryActorCritic adds them)
         return x + self.down(jax.nn.gelu(self.up(self.norm2(x))))
 
 

@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from proxies import trainer
 from proxies.blocks import ShortConv
-from proxies.lm import checked_steps, guarded_update, make_optimizer, model_graphdef, run_steps
+from proxies.trainer import checked_steps, model_graphdef
 
 F32 = jnp.float32
 FILLER = 0
@@ -127,41 +128,31 @@ def _loss_and_accuracy(logits: jax.Array, targets: jax.Array, mask: jax.Array) -
 
 
 def make_train(cfg: RecallConfig, model_fn: Callable[[nnx.Rngs], nnx.Module], *,
-               max_steps: int | None = None) -> Callable[[jax.Array], dict]:
-    """Return `train(key) -> {"state": {"params", "rest"}, "metrics": {"loss": (max_steps,), NaN after
-    cfg.steps, "accuracy": query accuracy on fresh held-out batches, "diverged": bool}}`.
+               max_steps: int | None = None) -> Callable[[jax.Array, jax.Array], dict]:
+    """Return the jitted `train(key, steps) -> {"state": {"params", "rest"}, "metrics": {"loss":
+    (max_steps,), NaN after `steps`, "accuracy": query accuracy on fresh held-out batches, "diverged"}}`.
 
-    `train.run(key, steps)` is the jitted program with the step count as a runtime argument (any
-    steps up to `max_steps`, default cfg.steps), so every stage of a cascade shares one compilation."""
-    steps, max_steps = checked_steps(cfg.steps, max_steps)
+    `steps` is a runtime argument (any value in [1, max_steps], max_steps defaulting to cfg.steps),
+    so every stage of a cascade shares one compilation."""
+    _, max_steps = checked_steps(cfg.steps, max_steps)
     graphdef = model_graphdef(model_fn)
 
-    def evaluate(params, rest, key):
-        inputs, targets, mask = make_batch(key, cfg)
-        return _loss_and_accuracy(nnx.merge(graphdef, params, rest)(inputs), targets, mask)
+    def loss(model: nnx.Module, batch) -> jax.Array:
+        inputs, targets, mask = batch
+        return _loss_and_accuracy(model(inputs), targets, mask)[0]
 
     @jax.jit
-    def run(key: jax.Array, steps: jax.Array) -> dict:
-        tx = make_optimizer(lr=cfg.lr, steps=steps, warmup_frac=cfg.warmup_frac, min_lr_frac=cfg.min_lr_frac,
-                            weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
-
-        def step(carry, key):
-            params, rest, opt_state, diverged = carry
-            (loss, _), grads = jax.value_and_grad(evaluate, has_aux=True)(params, rest, key)
-            params, opt_state, diverged = guarded_update(tx, params, opt_state, grads, loss, diverged)
-            return (params, rest, opt_state, diverged), loss
-
+    def train(key: jax.Array, steps: jax.Array) -> dict:
         k_init, k_steps, k_eval = jax.random.split(key, 3)
-        _, params, rest = nnx.split(model_fn(nnx.Rngs(k_init)), nnx.Param, ...)
-        carry = (params, rest, tx.init(params), jnp.zeros((), bool))
-        (params, rest, _, diverged), losses = run_steps(step, carry, k_steps, steps, max_steps)
-        accuracy = jax.lax.map(lambda k: evaluate(params, rest, k)[1],
-                               jax.random.split(k_eval, cfg.eval_batches)).mean()
-        return {"state": {"params": params, "rest": rest},
-                "metrics": {"loss": losses, "accuracy": accuracy, "diverged": diverged}}
+        fitted = trainer.fit(cfg, model_fn, loss, lambda k: make_batch(k, cfg), k_init, k_steps, steps, max_steps)
+        model = nnx.merge(graphdef, fitted["params"], fitted["rest"])
 
-    def train(key: jax.Array) -> dict:
-        return run(key, jnp.int32(steps))
+        def accuracy(k):
+            inputs, targets, mask = make_batch(k, cfg)
+            return _loss_and_accuracy(model(inputs), targets, mask)[1]
 
-    train.run, train.steps = run, jnp.int32(steps)
+        acc = jax.lax.map(accuracy, jax.random.split(k_eval, cfg.eval_batches)).mean()
+        return {"state": {"params": fitted["params"], "rest": fitted["rest"]},
+                "metrics": {"loss": fitted["losses"], "accuracy": acc, "diverged": fitted["diverged"]}}
+
     return train

@@ -169,5 +169,5 @@ def test_tiny_recall_probe_ranks_attention_above_linear_attention():
     acc = {}
     for name in ("transformer", "linear_attention"):
         train = recall.make_train(rcfg, recall.probe_model(rcfg, comp.stack_fn(dom.baselines()[name], w), w.d_model))
-        acc[name] = np.asarray(jax.vmap(train.run, in_axes=(0, None))(keys, train.steps)["metrics"]["accuracy"])
+        acc[name] = np.asarray(jax.vmap(train, in_axes=(0, None))(keys, rcfg.steps)["metrics"]["accuracy"])
     assert acc["transformer"].min() > acc["linear_attention"].max() + 0.2, acc

@@ -108,6 +108,21 @@ def test_attention_matches_naive_softmax_with_window():
     np.testing.assert_allclose(m(x), m.out(y), rtol=1e-5, atol=1e-5)
 
 
+def test_one_attention_module_for_gpt_and_the_rl_memory():
+    """The reference GPT and the RL agent's default memory block use this module (no copies):
+    the RL block with biases and GPT-2 init options, both causal."""
+    from proxies.lm import GPT
+    from proxies.ppo_nets import CausalSelfAttention as MemoryBlock
+
+    gpt = GPT(32, D, 1, H, T, rngs=nnx.Rngs(0))
+    memory = MemoryBlock(D, H, rngs=nnx.Rngs(0))
+    assert isinstance(gpt.blocks[0].attn, B.CausalSelfAttention) and isinstance(memory.attn, B.CausalSelfAttention)
+    assert memory.attn.qkv.bias is not None and gpt.blocks[0].attn.qkv.bias is None
+    x = _rand(0, 2, T, D)
+    changed = x.at[:, 5:].set(_rand(1, 2, T - 5, D))
+    np.testing.assert_allclose(memory(changed)[:, :5], memory(x)[:, :5], rtol=1e-5, atol=1e-5)
+
+
 def test_rope_preserves_norm_and_is_relative():
     x = _rand(0, 1, T, 1, 8)
     r = B.apply_rope(x)

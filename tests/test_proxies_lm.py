@@ -46,7 +46,7 @@ def test_eval_windows_exact():
 @pytest.mark.slow
 def test_loss_falls_on_repetitive_stream_and_eval_is_deterministic(train):
     key = jax.random.key(0)
-    out = train(key)
+    out = train(key, CFG.steps)
     m = out["metrics"]
     losses = np.asarray(m["train_loss"])
     assert losses.shape == (CFG.steps,)
@@ -55,10 +55,10 @@ def test_loss_falls_on_repetitive_stream_and_eval_is_deterministic(train):
     assert set(m["eval_loss"]) == {"clean", "shifted"}
     assert float(m["eval_loss"]["clean"]) < 0.5
     assert not bool(m["diverged"])
-    again = train(key)["metrics"]
+    again = train(key, CFG.steps)["metrics"]
     np.testing.assert_array_equal(again["train_loss"], losses)
     assert float(again["eval_loss"]["clean"]) == float(m["eval_loss"]["clean"])
-    other = train(jax.random.key(1))["metrics"]
+    other = train(jax.random.key(1), CFG.steps)["metrics"]
     assert not np.array_equal(np.asarray(other["train_loss"]), losses)
     # the returned state rebuilds a model that predicts the stream
     model = restore(gpt_fn, out["state"])
@@ -69,11 +69,11 @@ def test_loss_falls_on_repetitive_stream_and_eval_is_deterministic(train):
 @pytest.mark.slow
 def test_vmap_over_keys_matches_single_runs(train):
     keys = jax.random.split(jax.random.key(3), 2)
-    out = jax.vmap(train)(keys)
+    out = jax.vmap(train, in_axes=(0, None))(keys, CFG.steps)
     assert out["metrics"]["train_loss"].shape == (2, CFG.steps)
     assert out["metrics"]["eval_loss"]["clean"].shape == (2,)
     for i in range(2):
-        single = train(keys[i])["metrics"]
+        single = train(keys[i], CFG.steps)["metrics"]
         np.testing.assert_allclose(out["metrics"]["train_loss"][i], single["train_loss"], rtol=1e-3, atol=1e-3)
 
 
@@ -90,7 +90,7 @@ class _InfModel(nnx.Module):
 
 def test_nan_guard_flags_divergence_and_keeps_finite_state():
     cfg = CFG.replace(steps=5)
-    out = make_train(cfg, _InfModel, TOKENS, {"clean": TOKENS[:500]})(jax.random.key(0))
+    out = make_train(cfg, _InfModel, TOKENS, {"clean": TOKENS[:500]})(jax.random.key(0), cfg.steps)
     assert bool(out["metrics"]["diverged"])
     assert not np.isfinite(np.asarray(out["metrics"]["train_loss"])).any()
     leaves = jax.tree.leaves(out["state"]["params"])
@@ -111,6 +111,21 @@ def test_measure_reports_costs():
     # XLA's count of a train step is within a small factor of the 6N rule (attention adds some)
     assert 0.5 * r["flops_per_token_6n"] < r["flops_per_token"] < 10 * r["flops_per_token_6n"]
     assert r["mfu"] == pytest.approx(r["flops_per_token"] * r["tokens_per_second"] / 1e12)
+
+
+def test_mfu_needs_a_known_peak():
+    """MFU only against a peak the table knows; an unknown device or dtype reports None, not a guess."""
+    from proxies.trainer import PEAK_FLOPS, peak_flops
+
+    assert peak_flops("NVIDIA H100 80GB HBM3", "bfloat16") == PEAK_FLOPS["NVIDIA H100 80GB HBM3"]["bfloat16"]
+    assert peak_flops("NVIDIA H100 80GB HBM3", "float32") is None
+    assert peak_flops("cpu", "float32") is None
+    r = measure(CFG.replace(steps=2), gpt_fn, TOKENS, {"clean": TOKENS[:500]}, jax.random.key(0))
+    kind = getattr(jax.devices()[0], "device_kind", "cpu")
+    if peak_flops(kind, CFG.dtype) is None:
+        assert r["mfu"] is None and r["peak_flops"] is None
+    else:
+        assert 0 < r["mfu"] < 1
 
 
 def test_gpt_param_count_causality_and_bf16():
@@ -148,14 +163,14 @@ def test_step_count_is_a_runtime_argument():
     key = jax.random.key(3)
     roomy = make_train(short, gpt_fn, TOKENS, data, max_steps=CFG.steps)
     exact = make_train(short, gpt_fn, TOKENS, data)
-    a, b = roomy(key)["metrics"], exact(key)["metrics"]
+    a, b = roomy(key, 12)["metrics"], exact(key, 12)["metrics"]
     assert a["train_loss"].shape == (CFG.steps,) and b["train_loss"].shape == (12,)
     np.testing.assert_allclose(a["train_loss"][:12], b["train_loss"], rtol=1e-5)
     assert np.isnan(np.asarray(a["train_loss"][12:])).all()
     np.testing.assert_allclose(a["eval_loss"]["clean"], b["eval_loss"]["clean"], rtol=1e-5)
-    longer = roomy.run(key, roomy.data, jnp.int32(30))["metrics"]["train_loss"]
+    longer = roomy(key, 30)["metrics"]["train_loss"]
     assert np.isfinite(np.asarray(longer[:30])).all() and np.isnan(np.asarray(longer[30:])).all()
-    assert roomy.run._cache_size() == 1  # 12 and 30 steps: one trace, one compilation
+    assert roomy.func._cache_size() == 1  # 12 and 30 steps: one trace, one compilation
     with pytest.raises(ValueError, match="max_steps"):
         make_train(CFG, gpt_fn, TOKENS, data, max_steps=CFG.steps - 1)
 

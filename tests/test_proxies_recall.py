@@ -69,11 +69,11 @@ def test_probe_model_shifts_tokens_causally():
 def test_train_shapes_and_determinism():
     cfg = RecallConfig.tiny().replace(steps=4, batch_size=4, eval_batches=2, seq_len=16, num_pairs=2)
     train = make_train(cfg, lm_fn(lambda r: B.ShortConv(D, rngs=r), max_len=16))
-    out = train(jax.random.key(0))
+    out = train(jax.random.key(0), 4)
     m = out["metrics"]
     assert m["loss"].shape == (4,) and np.isfinite(np.asarray(m["loss"])).all()
     assert 0.0 <= float(m["accuracy"]) <= 1.0 and not bool(m["diverged"])
-    np.testing.assert_array_equal(train(jax.random.key(0))["metrics"]["loss"], m["loss"])
+    np.testing.assert_array_equal(train(jax.random.key(0), 4)["metrics"]["loss"], m["loss"])
 
 
 class _InfModel(nnx.Module):
@@ -86,7 +86,7 @@ class _InfModel(nnx.Module):
 
 def test_nan_guard():
     cfg = RecallConfig.tiny().replace(steps=3, batch_size=4, eval_batches=1)
-    out = make_train(cfg, _InfModel)(jax.random.key(0))
+    out = make_train(cfg, _InfModel)(jax.random.key(0), cfg.steps)
     assert bool(out["metrics"]["diverged"])
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(out["state"]["params"]))
 
@@ -97,8 +97,8 @@ def test_attention_beats_short_conv_at_a_tiny_budget():
     where attention, behind the probe's token shift, looks values up."""
     cfg = RecallConfig.tiny().replace(steps=100)
     key = jax.random.key(0)
-    attn = make_train(cfg, lm_fn(lambda r: B.CausalSelfAttention(D, 4, rngs=r)))(key)["metrics"]
-    conv = make_train(cfg, lm_fn(lambda r: B.ShortConv(D, rngs=r)))(key)["metrics"]
+    attn = make_train(cfg, lm_fn(lambda r: B.CausalSelfAttention(D, 4, rngs=r)))(key, cfg.steps)["metrics"]
+    conv = make_train(cfg, lm_fn(lambda r: B.ShortConv(D, rngs=r)))(key, cfg.steps)["metrics"]
     assert float(attn["accuracy"]) > 0.3
     assert float(conv["accuracy"]) < 0.05
 
@@ -107,9 +107,10 @@ def test_step_count_is_a_runtime_argument():
     cfg = RecallConfig.tiny().replace(steps=5, batch_size=4, eval_batches=2, seq_len=16, num_pairs=2)
     make = lm_fn(lambda r: B.ShortConv(D, rngs=r), max_len=16)
     roomy, exact = make_train(cfg, make, max_steps=20), make_train(cfg, make)
-    a, b = roomy(jax.random.key(1))["metrics"], exact(jax.random.key(1))["metrics"]
+    a, b = roomy(jax.random.key(1), 5)["metrics"], exact(jax.random.key(1), 5)["metrics"]
     assert a["loss"].shape == (20,) and np.isnan(np.asarray(a["loss"][5:])).all()
     np.testing.assert_allclose(a["loss"][:5], b["loss"], rtol=1e-5)
     np.testing.assert_allclose(a["accuracy"], b["accuracy"], rtol=1e-5)
-    roomy.run(jax.random.key(1), jnp.int32(17))
-    assert roomy.run._cache_size() == 1
+    longer = roomy(jax.random.key(1), 17)["metrics"]["loss"]
+    assert np.isfinite(np.asarray(longer[:17])).all() and np.isnan(np.asarray(longer[17:])).all()
+    assert roomy._cache_size() == 1  # 5 and 17 steps: one trace, one compilation

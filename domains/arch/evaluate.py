@@ -7,7 +7,6 @@ Runs in a worker process; imports JAX.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any, Mapping
 
 import numpy as np
@@ -115,18 +114,14 @@ def train_recall(g: ArchGenome, cfg: Mapping[str, Any], fraction: float, key: An
     """MQAR at the same width/depth: query accuracy after a short training run."""
     import jax
 
-    from proxies import recall
+    from proxies import recall, trainer
 
     rcfg = recall_config(cfg, fraction)
     w = width(cfg)
     make = recall.probe_model(rcfg, comp.stack_fn(g, w), w.d_model)  # the probe's embedding + token shift
     train = recall.make_train(rcfg, make, max_steps=full_steps(rcfg, recall_config(cfg, 1.0)))
-    t0 = time.perf_counter()
-    compiled = train.run.lower(key, train.steps).compile()
-    compile_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    m = jax.device_get(jax.block_until_ready(compiled(key, train.steps))["metrics"])
-    seconds = time.perf_counter() - t0
+    out, compile_seconds, seconds = trainer.timed_run(train, key, np.int32(rcfg.steps))
+    m = jax.device_get(out["metrics"])
     m["loss"] = m["loss"][: rcfg.steps]
     if bool(m["diverged"]):
         step = _first_non_finite(m["loss"])
@@ -172,6 +167,8 @@ def evaluate(g: ArchGenome, cfg: Mapping[str, Any], budget: Any, corpus: Any) ->
         "recall_steps": float(rec["steps"]) if rec else 0.0,
         "flops_per_token_6n": float(lm_out["flops_per_token_6n"]),
     })
+    if lm_out.get("mfu") is not None:  # absent: the device's peak is unknown (proxies.trainer.PEAK_FLOPS)
+        details["lm_mfu"] = float(lm_out["mfu"])
     details.update({f"corpus/{k}": float(v) for k, v in getattr(corpus, "details", {}).items()})
     cost = {
         "seconds": float(lm_out["train_seconds"]) + (rec["train_seconds"] if rec else 0.0),

@@ -503,7 +503,7 @@ def _flax_lm(g: ArchGenome, cfg: Mapping[str, Any], spec: Mapping[str, Any], *, 
     corpus = evaluate.cached_default_corpus(seed, None if cfg.get("corpus_max_bytes") is None
                                             else int(cfg["corpus_max_bytes"]))
     lcfg = evaluate.lm_config(cfg, 1.0).replace(dtype="float32")
-    out = lm.make_train(lcfg, make, corpus.train, corpus.heldout)(jax.random.key(seed))
+    out = lm.make_train(lcfg, make, corpus.train, corpus.heldout)(jax.random.key(seed), lcfg.steps)
     metrics = {f"eval_loss/{k}": float(v) for k, v in out["metrics"]["eval_loss"].items()}
     metrics["steps"] = lcfg.steps
     return lm.restore(make, out["state"]), metrics
