@@ -20,7 +20,7 @@ from domains.base import Budget, CheckResult, Domain, Metrics
 # Defaults for keys a config leaves out: the `tiny` scale of conf/domain/arch.yaml (which documents each key).
 DEFAULTS: dict[str, Any] = {
     "vocab_size": 256, "max_sublayers": 6, "max_branches": 3, "expr_depth": 4, "expr_size": 9,
-    "recall_weight": 0.3, "check_seq_len": 96, "check_batch": 2, "check_layers": 1, "sequence_block_layers": 1,
+    "recall_weight": 0.4, "check_seq_len": 96, "check_batch": 2, "check_layers": 1, "sequence_block_layers": 1,
     "min_steps": 10, "min_recall_steps": 10, "compile_cache": True, "corpus_max_bytes": None,
     "d_model": 64, "n_layers": 2, "max_params": 400_000, "dtype": "float32", "chunk": 16,
     "lm_preset": "tiny", "lm": {"seq_len": 128, "batch_size": 16, "steps": 100, "eval_batches": 2},
