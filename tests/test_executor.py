@@ -64,7 +64,8 @@ def pool(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("scratch")
     os.environ["EVOLVE_TEST_API_KEY"] = "sk-should-not-leak"
     try:
-        with LocalExecutor(task, n_workers=2, time_limit_s=3.0, scratch_root=scratch,
+        # 6 s: ample for every honest task here even on a loaded machine (only `sleep(600)` reaches it)
+        with LocalExecutor(task, n_workers=2, time_limit_s=6.0, scratch_root=scratch,
                            env={"EVOLVE_EXTRA": "yes"}) as ex:
             assert ex.wait_ready(timeout=60)
             yield ex
@@ -83,12 +84,10 @@ def test_ok_and_error(pool):
 
 
 def test_timeout_then_pool_keeps_working(pool):
-    t0 = time.monotonic()
-    results = run_all(pool, {"slow": ("sleep", 30.0)})
+    results = run_all(pool, {"slow": ("sleep", 600.0)}, timeout=300.0)
     assert results["slow"].status == "timeout"
-    assert results["slow"].reason == "timed out after 3.0 s"
-    assert 3.0 <= results["slow"].seconds < 10.0
-    assert time.monotonic() - t0 < 15.0
+    assert results["slow"].reason == "timed out after 6.0 s"
+    assert 6.0 <= results["slow"].seconds < 300.0  # the limit held, and the task was stopped long before its end
     after = run_all(pool, {"next": ("square", 5)})
     assert after["next"].status == "ok" and after["next"].value == 25
 
@@ -134,13 +133,11 @@ def test_scratch_dirs_are_isolated_and_removed(pool):
 
 
 def test_two_workers_run_concurrently(pool):
-    t0 = time.monotonic()
-    results = run_all(pool, {"a": ("sleep", 1.5), "b": ("sleep", 1.5)})
-    elapsed = time.monotonic() - t0
+    assert pool.wait_ready(timeout=600)  # a worker replaced by an earlier test may still be starting
+    results = run_all(pool, {"a": ("sleep", 2.0), "b": ("sleep", 2.0)})
     (s1, e1, p1), (s2, e2, p2) = results["a"].value, results["b"].value
     assert p1 != p2 and {results["a"].worker, results["b"].worker} == {0, 1}
-    assert max(s1, s2) < min(e1, e2)  # the sleeps overlapped
-    assert elapsed < 2.9
+    assert max(s1, s2) < min(e1, e2)  # the sleeps overlapped (their own clocks, not the test's)
 
 
 def test_results_unique_and_complete_under_load(pool):
@@ -165,7 +162,7 @@ def test_duplicate_pending_id_rejected(pool):
 
 
 def test_results_timeout_returns_without_losing_tasks(pool):
-    pool.submit("late", ("sleep", 1.0))
+    pool.submit("late", ("sleep", 3.0))
     assert list(pool.results(timeout=0.1)) == []
     assert pool.pending() == 1
     assert [r.status for r in pool.results()] == ["ok"]

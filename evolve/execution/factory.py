@@ -49,5 +49,6 @@ def make_executor(ecfg: Mapping[str, Any], fn: Callable[[Any], Any], *, scratch_
                            num_gpus=ecfg.get("num_gpus"), task_cpus=float(resources.get("cpus_per_task", 1)),
                            task_gpus=float(resources.get("gpus_per_task", 0)),
                            max_retries=int(ecfg.get("max_retries", 1)), time_limit_s=float(ecfg["time_limit_s"]),
-                           limits=limits, scratch_root=scratch_root, env=env)
+                           startup_allowance_s=float(ecfg.get("startup_allowance_s", 120.0)), limits=limits,
+                           scratch_root=scratch_root, env=env)
     raise ValueError(f"unknown executor kind {kind!r}; choose one of: {', '.join(KINDS)}")

@@ -4,9 +4,11 @@ Why this shape: the campaign driver stays the only process that writes the knowl
 runs `fn(payload)` and hands back plain results. Each task reserves `task_cpus` / `task_gpus` (fractions
 allowed) so Ray packs evaluations onto GPUs and nodes. A task whose worker process or node dies is
 re-run by Ray up to `max_retries` times and then comes back as a `crash` result, never lost. The
-wall-clock limit is the driver's: tasks are dispatched only while the cluster has room for them (so a
-dispatched task is running), and one past its limit is force-cancelled (its worker is killed; Ray does
-not retry a cancelled task) and reported as `timeout`. Inside the task the same isolation as locally
+wall-clock limit counts from the moment the task starts running inside its worker (a timer there,
+SIGALRM -> `timeout`), so a slow worker start-up on a loaded machine is not charged to the task; the
+driver force-cancels a task with no result `startup_allowance_s` past its limit (counted from dispatch:
+a worker that never starts, native code that ignores the timer; its worker is killed, Ray does not
+retry a cancelled task) and reports it as `timeout` too. Inside the task the same isolation as locally
 applies: its own scratch directory, a CPU-time budget (SIGXCPU -> `timeout`), an address-space
 headroom, secrets stripped from the environment.
 
@@ -39,8 +41,15 @@ from evolve.execution.sandbox import (Limits, describe_exception, environment, i
 log = logging.getLogger(__name__)
 
 
+START_ATTEMPTS = 3  # a local cluster's start is retried: Ray gives its raylet a fixed 30 s, too short under load
+
+
 class CpuTimeExceeded(Exception):
     """Raised inside a Ray task when its CPU-time budget runs out (SIGXCPU)."""
+
+
+class WallTimeExceeded(Exception):
+    """Raised inside a Ray task when its wall-clock limit, counted from its start, runs out (SIGALRM)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -70,9 +79,25 @@ def _on_sigxcpu(signum: int, frame: Any) -> None:
     raise CpuTimeExceeded("CPU time limit exceeded (SIGXCPU)")
 
 
+def _on_sigalrm(signum: int, frame: Any) -> None:
+    raise WallTimeExceeded("wall-clock limit exceeded (SIGALRM)")
+
+
+def _timed(fn: Callable[[Any], Any], wall_s: float) -> Callable[[Any], Any]:
+    """fn under a wall-clock timer that starts when fn starts and stops when it returns."""
+    def run(payload: Any) -> Any:
+        signal.setitimer(signal.ITIMER_REAL, wall_s)
+        try:
+            return fn(payload)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return run
+
+
 def run_ray_task(fn: Callable[[Any], Any], task_id: Hashable, payload_blob: bytes, scratch_root: str,
-                 limits: Limits) -> tuple[str, Any]:
-    """One evaluation inside a Ray worker: ("ok", value) | ("error", reason) | ("timeout", reason)."""
+                 limits: Limits, wall_s: float | None = None) -> tuple[str, Any]:
+    """One evaluation inside a Ray worker: ("ok", value) | ("error", reason) | ("timeout", reason).
+    `wall_s` limits the task's wall time from its start (the driver's cancel is the backstop)."""
     for name in [k for k in os.environ if is_secret(k)]:  # a joined cluster may carry the driver's secrets
         del os.environ[name]
     scratch = tempfile.mkdtemp(prefix="ray-task-", dir=_scratch_root(scratch_root))
@@ -80,10 +105,12 @@ def run_ray_task(fn: Callable[[Any], Any], task_id: Hashable, payload_blob: byte
     main_thread = threading.current_thread() is threading.main_thread()
     cpu = limits.cpu_time_s if main_thread else None  # a SIGXCPU handler needs the main thread
     previous = signal.signal(signal.SIGXCPU, _on_sigxcpu) if cpu else None
+    wall = wall_s if main_thread else None  # so does a SIGALRM handler
+    previous_alarm = signal.signal(signal.SIGALRM, _on_sigalrm) if wall else None
     if limits.memory_mb:
         set_address_space_limit(_address_space_mb() + int(limits.memory_mb))
     try:
-        status, content = run_task(fn, payload_blob, scratch, home, cpu)
+        status, content = run_task(_timed(fn, wall) if wall else fn, payload_blob, scratch, home, cpu)
         if status == "ok":
             try:
                 pickle.dumps(content)  # the same contract as locally: plain picklable results
@@ -91,12 +118,16 @@ def run_ray_task(fn: Callable[[Any], Any], task_id: Hashable, payload_blob: byte
                 return ("error", "task result could not be sent: " + describe_exception(exc))
         elif content.startswith(CpuTimeExceeded.__name__):
             return ("timeout", f"CPU time limit of {cpu:g} s exceeded (SIGXCPU)")
+        elif content.startswith(WallTimeExceeded.__name__):
+            return ("timeout", f"timed out after {wall:.1f} s")
         return (status, content)
     finally:
         if limits.memory_mb:
             set_address_space_limit(None)
         if previous is not None:
             signal.signal(signal.SIGXCPU, previous)
+        if previous_alarm is not None:
+            signal.signal(signal.SIGALRM, previous_alarm)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -109,8 +140,17 @@ def connect(address: str | None = None, *, num_cpus: float | None = None, num_gp
     plus `env`, or an existing cluster ("auto", host:port) with `env` as the tasks' runtime env."""
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     if address is None:
-        with environment(worker_environment(os.environ, env)):
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **quiet)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                with environment(worker_environment(os.environ, env)):
+                    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **quiet)
+                return
+            except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its raylet starts late
+                if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
+                    raise
+                log.warning("Ray's node did not start within its 30 s (a loaded machine?); attempt %d of %d",
+                            attempt + 1, START_ATTEMPTS)
+                ray.shutdown()
     else:
         runtime_env = {"env_vars": {k: str(v) for k, v in env.items()}} if env else None
         ray.init(address=address, runtime_env=runtime_env, **quiet)
@@ -130,13 +170,16 @@ class RayExecutor(ResultQueue):
                   If this process already called ray.init, that connection is used as it is.
     task_cpus, task_gpus: resources one task reserves (fractional GPUs allowed).
     max_retries:  Ray re-runs of a task whose worker or node died (then a `crash` result).
-    time_limit_s: wall-clock limit per task, counted from dispatch.
+    time_limit_s: wall-clock limit per task, counted from its start in the worker.
+    startup_allowance_s: how much longer than time_limit_s after dispatch the driver waits for a result
+                  before it cancels the task (worker start-up, native code deaf to the timer).
     limits:       CPU-time budget and address-space headroom inside the task (see Limits).
     """
 
     def __init__(self, fn: Callable[[Any], Any], *, address: str | None = None, num_cpus: float | None = None,
                  num_gpus: float | None = None, task_cpus: float = 1.0, task_gpus: float = 0.0,
-                 max_retries: int = 1, time_limit_s: float = 600.0, limits: Limits | None = None,
+                 max_retries: int = 1, time_limit_s: float = 600.0, startup_allowance_s: float = 120.0,
+                 limits: Limits | None = None,
                  scratch_root: str | Path | None = None, env: Mapping[str, str] | None = None) -> None:
         if time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
@@ -148,6 +191,9 @@ class RayExecutor(ResultQueue):
         self.task_cpus, self.task_gpus = float(task_cpus), float(task_gpus)
         self.max_retries = int(max_retries)
         self.time_limit_s = float(time_limit_s)
+        if startup_allowance_s < 0:
+            raise ValueError(f"startup_allowance_s must be >= 0, got {startup_allowance_s}")
+        self.startup_allowance_s = float(startup_allowance_s)
         self.limits = limits or Limits()
         self._scratch_root = scratch_root
         self.scratch_root: Path | None = None
@@ -220,7 +266,7 @@ class RayExecutor(ResultQueue):
         room = self.slots() - len(self._flights)
         while self._queue and room > 0:
             task_id, blob = self._queue.popleft()
-            ref = self._remote.remote(self.fn, task_id, blob, str(self.scratch_root), self.limits)
+            ref = self._remote.remote(self.fn, task_id, blob, str(self.scratch_root), self.limits, self.time_limit_s)
             self._flights[ref] = _Flight(task_id, time.monotonic())
             room -= 1
 
@@ -232,7 +278,7 @@ class RayExecutor(ResultQueue):
         if not self._flights:
             return
         now = time.monotonic()
-        wait_s = max(0.0, min(f.started for f in self._flights.values()) + self.time_limit_s - now)
+        wait_s = max(0.0, min(f.started for f in self._flights.values()) + self._backstop_s - now)
         if timeout is not None:
             wait_s = min(wait_s, timeout)
         ready, _ = ray.wait(list(self._flights), num_returns=1, timeout=wait_s)
@@ -261,13 +307,20 @@ class RayExecutor(ResultQueue):
             else:
                 self._finish(flight, status, reason=content)
 
+    @property
+    def _backstop_s(self) -> float:
+        """Seconds after dispatch at which the driver gives up on a task."""
+        return self.time_limit_s + self.startup_allowance_s
+
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for ref, flight in list(self._flights.items()):
-            if now - flight.started >= self.time_limit_s:
+            if now - flight.started >= self._backstop_s:
                 del self._flights[ref]
                 try:
                     ray.cancel(ref, force=True)  # kills the worker; Ray does not retry cancelled tasks
                 except Exception as exc:  # noqa: BLE001
                     log.warning("could not cancel task %s: %s", flight.task_id, exc)
-                self._finish(flight, "timeout", reason=f"timed out after {self.time_limit_s:.1f} s")
+                self._finish(flight, "timeout", reason=f"no result {self._backstop_s:.1f} s after dispatch "
+                                                       f"(limit {self.time_limit_s:.1f} s from its start, plus "
+                                                       f"{self.startup_allowance_s:.1f} s to start)")
