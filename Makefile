@@ -74,8 +74,9 @@ rediscover: install
 	$(BIN)/python -m evolve.ablation run --task $(TASK) --dir $(REDISCOVER_DIR) --arms $(ARMS) --seeds $(SEEDS) \
 		--scale $(SCALE) --gallery-top 0 $(if $(BUDGET),--budget $(BUDGET)) -- $(ARGS)
 
-# MLflow UI over the local store (http://127.0.0.1:5000).
+# MLflow UI over the local store, opened on the runs tables ("Model training" view; README: "The MLflow UI").
 ui: install
+	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: install

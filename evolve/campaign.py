@@ -33,7 +33,7 @@ from evolve.phases.context import Context
 from evolve.phases.experiment import CampaignError
 from evolve.plugins import PluginError, build_domain, domain_config
 from evolve.progress import ProgressView
-from evolve.tracking import NullTracker, Tracker, default_tracking_uri
+from evolve.tracking import NullTracker, Tracker, campaign_run_name, campaign_run_tags, default_tracking_uri
 from evolve.execution.worker import run_evaluation
 
 __all__ = ["Campaign", "CampaignError"]
@@ -90,8 +90,9 @@ class Campaign:
         if not tcfg.get("enabled", True):
             return NullTracker()
         uri = tcfg.get("uri") or default_tracking_uri(self.root)
-        tracker = Tracker(uri, experiment=self.name, run_name=self.run_dir.name,
-                          params=_flatten(self.cfg), resume_run_id=kb.get_meta("mlflow_run_id"))
+        who = (list(self.cfg["domains"]), self.cfg["scale"]["name"], int(self.cfg["seed"]), self.run_dir)
+        tracker = Tracker(uri, experiment=self.name, run_name=campaign_run_name(*who), params=_flatten(self.cfg),
+                          resume_run_id=kb.get_meta("mlflow_run_id"), tags=campaign_run_tags(*who))
         kb.set_meta("mlflow_run_id", tracker.run_id)
         kb.set_meta("mlflow_tracking_uri", uri)
         return tracker

@@ -32,6 +32,10 @@ PARAMS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
 RETRIES = 3
 STATUSES = ("FINISHED", "FAILED", "KILLED")
+# MLflow 3 asks what an experiment is for; these runs train models. The UI of 3.17 also keys its view on the
+# browser's workflow switch ("GenAI" | "Model training"): `ui_url` links straight to the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 
 T = TypeVar("T")
 
@@ -39,6 +43,22 @@ T = TypeVar("T")
 def default_tracking_uri(root: Path) -> str:
     """The local store under a project root: `sqlite:///<root>/mlflow/mlflow.db`."""
     return f"sqlite:///{(Path(root).resolve() / 'mlflow' / 'mlflow.db').as_posix()}"
+
+
+def campaign_run_name(domains: Iterable[str], scale: str, seed: int, run_dir: str | Path) -> str:
+    """What a campaign's parent run is, at a glance in the runs table: `arch+rl · tiny · seed 3 · runs/x`."""
+    return f"{'+'.join(sorted(domains))} · {scale} · seed {seed} · {Path(run_dir).name}"
+
+
+def campaign_run_tags(domains: Iterable[str], scale: str, seed: int, run_dir: str | Path) -> dict[str, str]:
+    """Tags to filter and group parent runs by (`tags.evolve.domains = 'arch+rl'`)."""
+    return {"evolve.domains": "+".join(sorted(domains)), "evolve.scale": str(scale), "evolve.seed": str(int(seed)),
+            "evolve.run_dir": str(Path(run_dir).resolve())}
+
+
+def ui_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's runs table of an experiment, in its model-training view."""
+    return f"{host}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -127,6 +147,7 @@ class Tracker:
     params:        campaign configuration (nested mappings are flattened to dotted keys).
     resume_run_id: re-open this parent run after a crash, so a resumed campaign keeps one
                    run; if it no longer exists a new run is created (see `resumed`).
+    tags:          tags of the parent run (e.g. `campaign_run_tags`), set on a resumed run too.
     artifact_root: where a new experiment stores artifacts (default: next to a sqlite db).
     """
 
@@ -138,6 +159,7 @@ class Tracker:
         params: Mapping[str, Any],
         resume_run_id: str | None = None,
         artifact_root: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         from mlflow import MlflowClient
 
@@ -153,10 +175,15 @@ class Tracker:
         self.run_id = ""
         if resume_run_id:
             self.resumed = self._reopen(resume_run_id)
+        run_tags = {"evolve.kind": "campaign", **{clean_key(k): truncate(str(v), MAX_TAG_LENGTH)
+                                                   for k, v in (tags or {}).items()}}
         if not self.resumed:
-            run = self._client.create_run(self.experiment_id, start_time=_now_ms(), run_name=run_name,
-                                          tags={"evolve.kind": "campaign"})
+            run = self._client.create_run(self.experiment_id, start_time=_now_ms(), run_name=run_name, tags=run_tags)
             self.run_id = run.info.run_id
+        else:
+            self._client.update_run(self.run_id, name=run_name)  # a run named before names were descriptive
+            for key, value in run_tags.items():
+                self._client.set_tag(self.run_id, key, value)
         self._log_params(self.run_id, params)
 
     # ---- setup ---------------------------------------------------------------------------
@@ -165,13 +192,16 @@ class Tracker:
         if existing is not None:
             if existing.lifecycle_stage == "deleted":
                 self._client.restore_experiment(existing.experiment_id)
+            if existing.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+                self._client.set_experiment_tag(existing.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
             return existing.experiment_id
         location = None
         if artifact_root is not None:
             folder = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "experiment"
             root = Path(artifact_root)
             location = (root.resolve() / folder).as_uri() if "://" not in artifact_root else f"{artifact_root}/{folder}"
-        return self._client.create_experiment(name, artifact_location=location)
+        return self._client.create_experiment(name, artifact_location=location,
+                                              tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
 
     def _reopen(self, run_id: str) -> bool:
         from mlflow.exceptions import MlflowException

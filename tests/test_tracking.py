@@ -8,16 +8,21 @@ from pathlib import Path
 import pytest
 
 from evolve.tracking import (
+    EXPERIMENT_KIND_TAG,
     MAX_PARAM_LENGTH,
+    MODEL_TRAINING,
     PARENT_TAG,
     NullTracker,
     Tracker,
+    campaign_run_name,
+    campaign_run_tags,
     clean_key,
     default_tracking_uri,
     finite_metrics,
     flatten,
     param_items,
     truncate,
+    ui_url,
 )
 
 
@@ -157,3 +162,33 @@ def test_context_manager_marks_failed_and_killed(store):
             raise KeyboardInterrupt
     assert client.get_run(failed.run_id).info.status == "FAILED"
     assert client.get_run(killed.run_id).info.status == "KILLED"
+
+
+def test_parent_run_names_and_tags_say_what_the_campaign_is(tmp_path):
+    name = campaign_run_name(["rl", "arch"], "tiny", 3, tmp_path / "mine")
+    assert name == "arch+rl · tiny · seed 3 · mine"  # a set of domains: listed in one order whatever the config's
+    assert campaign_run_tags(["rl", "arch"], "tiny", 3, tmp_path / "mine") == {
+        "evolve.domains": "arch+rl", "evolve.scale": "tiny", "evolve.seed": "3",
+        "evolve.run_dir": str((tmp_path / "mine").resolve())}
+    assert ui_url("7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+
+
+@pytest.mark.slow
+def test_experiments_are_marked_for_model_training_and_parent_runs_named_and_tagged(store, tmp_path):
+    """MLflow 3 opens an experiment in its GenAI view unless it says it trains models (`make ui`)."""
+    _, uri, client = store
+    old = client.create_experiment("campaign-untagged")  # made by an older evolve: gets the tag on first use
+    tags = campaign_run_tags(["arch"], "tiny", 0, tmp_path / "run")
+    first = Tracker(uri, "campaign-untagged", "run", {}, tags=tags)
+    assert first.experiment_id == old
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
+    first.close("KILLED")
+    resumed = Tracker(uri, "campaign-untagged", campaign_run_name(["arch"], "tiny", 0, tmp_path / "run"), {},
+                      resume_run_id=first.run_id, tags=tags)
+    resumed.close()
+    run = client.get_run(first.run_id)
+    assert run.info.run_name == "arch · tiny · seed 0 · run"  # renamed on resume
+    assert run.data.tags["evolve.domains"] == "arch" and run.data.tags["evolve.seed"] == "0"
+    fresh = Tracker(uri, "campaign-new", "x", {})
+    assert client.get_experiment(fresh.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
+    fresh.close()
