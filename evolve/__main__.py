@@ -1,6 +1,7 @@
 """`python -m evolve +domain=arch|rl|data|all [overrides]` — a thin shell over `run(cfg)`."""
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from evolve.config import ConfigError, resolve
+from evolve.config import ConfigError, check_inputs, resolve
 from evolve.knowledge import KnowledgeBaseError
 from evolve.plugins import PluginError
 
@@ -22,9 +23,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
+    plain = resolve(cfg)
+    check_inputs(plain)  # the user's files are read before anything of the run exists
     from evolve.campaign import Campaign  # heavy imports only after the config is known to be good
 
-    campaign = Campaign(resolve(cfg), run_dir, root)
+    campaign = Campaign(plain, run_dir, root)
     summary = campaign.run()
     print(f"\nsummary:      {run_dir / 'summary.json'}\nreport:       {summary['report']}\n"
           f"knowledge:    {summary['kb_path']}\nmlflow:       {summary['mlflow_tracking_uri']} "
@@ -35,6 +38,40 @@ def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     return summary
 
 
+HYDRA_ONLY = {".hydra", "__main__.log"}  # what Hydra writes into a run directory before main() runs
+_EXISTED: list[Path] = []  # the deepest folder of an explicit hydra.run.dir that existed before Hydra ran
+
+
+def _existing_ancestor(argv: list[str]) -> Path | None:
+    for arg in argv:
+        if arg.startswith("hydra.run.dir="):
+            path = Path(arg.split("=", 1)[1]).expanduser().absolute()
+            while not path.exists():
+                path = path.parent
+            return path
+    return None
+
+
+def _remove_if_fresh(run_dir: Path, root: Path) -> None:
+    """Undo what Hydra made when the run was refused before it began: Hydra's files in the run directory,
+    and the folders it created for it (those that did not exist before; by default, those under the project
+    root). A run directory holding anything else (a run to resume) is never touched."""
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} - HYDRA_ONLY:
+        return
+    stop = (_EXISTED[0] if _EXISTED else root).resolve()
+    run_dir = run_dir.resolve()
+    for name in HYDRA_ONLY:
+        shutil.rmtree(run_dir / name, ignore_errors=True) if (run_dir / name).is_dir() else \
+            (run_dir / name).unlink(missing_ok=True)
+    folder = run_dir
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()  # only if empty
+        except OSError:
+            break
+        folder = folder.parent
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -43,6 +80,8 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg, run_dir, root)
     except (ConfigError, KnowledgeBaseError, PluginError) as exc:
+        if isinstance(exc, (ConfigError, PluginError)):
+            _remove_if_fresh(run_dir, root)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -51,4 +90,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if (existed := _existing_ancestor(sys.argv[1:])) is not None:
+        _EXISTED.append(existed)
     main()

@@ -105,3 +105,26 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"domain {name!r} has no budgets for scale={plain['scale']['name']}; "
                               f"choose one of: {', '.join(sorted(dcfg['scales']))}")
     return plain
+
+
+def check_inputs(plain: dict[str, Any]) -> None:
+    """Everything the user points a run at (corpus files, an earlier run to replay), read and checked before a
+    run directory, knowledge base or worker exists: each domain is built once at the run's scale, so a domain
+    that validates its inputs in its constructor (the data domain reads the corpus it will use, line by line)
+    fails here with the file and line in one ConfigError."""
+    from evolve.plugins import PluginError, build_domain, domain_config
+
+    scale = plain["scale"]
+    for name, raw in plain["domains"].items():
+        try:
+            build_domain(name, domain_config(raw, scale["name"], scale.get("device", "cpu")))
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from None
+        except (ValueError, TypeError, OSError) as exc:
+            raise ConfigError(f"domain {name!r} rejected its configuration: {exc}") from None
+    llm = plain.get("llm") or {}
+    if llm.get("mode") == "replay" and llm.get("replay_from"):
+        source = Path(str(llm["replay_from"])).expanduser()
+        db = source / "knowledge.db" if source.is_dir() else source
+        if not db.is_file():
+            raise ConfigError(f"llm.replay_from: {db} does not exist (give an earlier run directory or its knowledge.db)")

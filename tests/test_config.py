@@ -75,3 +75,28 @@ def test_cli_fails_at_once_on_a_bad_domain(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "evolve", f"hydra.run.dir={tmp_path}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "+domain=<name>" in proc.stderr
+
+
+def test_a_malformed_corpus_line_fails_before_anything_is_created(tmp_path):
+    """One bad line among good ones: one error line naming the file and line, exit 2, no run directory, no
+    knowledge base, no worker (the user's files are read before Hydra's run directory is kept)."""
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [f'{{"text": "document {i} has a few words in it"}}' for i in range(60)]
+    lines[50] = '{"text": broken'
+    corpus.write_text("\n".join(lines) + "\n")
+    run_dir = tmp_path / "new" / "run"
+    proc = subprocess.run([sys.executable, "-m", "evolve", "+domain=data", f"domains.data.corpus={corpus}",
+                           "llm=none", f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: domain 'data' rejected its configuration: data.corpus: {corpus}:51: not JSON (Expecting value)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]  # not even the parent folder
+
+
+def test_a_missing_replay_source_fails_before_anything_is_created(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "evolve", "+domain=arch", "llm=replay",
+                           f"llm.replay_from={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "llm.replay_from" in proc.stderr and "does not exist" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -186,7 +186,7 @@ def validate_corpus_config(cfg: Mapping[str, Any]) -> None:
     fields = dict(text_field=cfg.get("text_field", "text"), source_field=cfg.get("source_field"))
     for key in ("corpus", "eval_corpus", "reference_corpus"):
         if cfg.get(key):
-            try:
-                read_documents(cfg[key], max_docs=16, **fields)
+            try:  # every record the run will read (a bad line 51 must fail here, not in a worker)
+                read_documents(cfg[key], max_docs=cfg.get("max_docs") if key == "corpus" else None, **fields)
             except ValueError as exc:
                 raise ValueError(f"data.{key}: {exc}") from None
