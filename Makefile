@@ -76,7 +76,7 @@ rediscover: install
 
 # MLflow UI over the local store, opened on the runs tables ("Model training" view; README: "The MLflow UI").
 ui: install
-	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+	@$(BIN)/python -m evolve.tracking sqlite:///$(CURDIR)/mlflow/mlflow.db
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: install

@@ -361,3 +361,25 @@ class NullTracker:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evolve.tracking [TRACKING_URI]`: where the MLflow UI shows each experiment's runs table
+    (what `make ui` prints; a plain link to the UI opens MLflow 3's GenAI view)."""
+    import sys
+
+    from mlflow import MlflowClient
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    uri = args[0] if args else default_tracking_uri(Path(__file__).resolve().parent.parent)
+    _quiet_store_logs()
+    experiments = [e for e in MlflowClient(tracking_uri=uri).search_experiments() if e.name != "Default"]
+    for e in experiments:
+        print(f"{e.name}: {ui_url(e.experiment_id)}")
+    if not experiments:
+        print(f"no experiments yet in {uri}; the UI: http://127.0.0.1:5000/#/experiments?workflowType=machine_learning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -192,3 +192,14 @@ def test_experiments_are_marked_for_model_training_and_parent_runs_named_and_tag
     fresh = Tracker(uri, "campaign-new", "x", {})
     assert client.get_experiment(fresh.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     fresh.close()
+
+
+@pytest.mark.slow
+def test_the_ui_addresses_of_each_experiment_are_printed(store, capsys):
+    from evolve.tracking import main
+
+    _, uri, client = store
+    Tracker(uri, "campaign-listed", "x", {}).close()
+    assert main([uri]) == 0
+    eid = client.get_experiment_by_name("campaign-listed").experiment_id
+    assert f"campaign-listed: {ui_url(eid)}" in capsys.readouterr().out.splitlines()
