@@ -17,11 +17,12 @@ read-model in evolve/archive.py):
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from domains.base import canonical_json, genome_id
-from evolve import llm, stages, start_set
+from evolve import identity, llm, stages, start_set
 from evolve.archive import Archive, ArchiveSettings
 from evolve.config import ConfigError
 from evolve.designers import build_designer
@@ -73,17 +74,32 @@ class Campaign:
 
     # ------------------------------------------------------------------------- set-up
     def _check_same_campaign(self, kb: KnowledgeBase, names: list[str], reference: dict[str, str]) -> None:
-        """A run directory belongs to one campaign: same domains and scale, or a clear error."""
-        identity = {"domains": names, "scale": self.cfg["scale"]["name"], "seed": int(self.cfg["seed"])}
+        """A run directory belongs to one campaign (the same set of domains, scale and seed) measured under one
+        result-affecting configuration (evolve/identity.py): anything else is refused with the differences,
+        unless campaign.allow_config_change=true (then the change is recorded and the new config kept)."""
+        current = identity.identity(names, self.cfg["scale"]["name"], int(self.cfg["seed"]))
         stored = kb.get_meta("identity")
         if stored is None:
             with kb.transaction() as db:
-                kb.set_meta("identity", identity, db)
+                kb.set_meta("identity", current, db)
                 kb.set_meta("config", self.cfg, db)
                 kb.set_meta("reference_triple", reference, db)
-        elif stored != identity:
+            return
+        if not identity.same_identity(stored, current):
             raise KnowledgeBaseError(f"{self.kb_path} holds a campaign with {stored}, but this run asks for "
-                                     f"{identity}; use a new hydra.run.dir or the original settings")
+                                     f"{current}; use a new hydra.run.dir or the original settings")
+        changes = identity.config_changes(kb.get_meta("config") or {}, self.cfg)
+        if not changes:
+            return
+        if not self.cfg["campaign"].get("allow_config_change", False):
+            raise KnowledgeBaseError(
+                f"{self.kb_path} was run with other result-affecting settings; resuming would mix results measured "
+                "under two configurations:\n  " + "\n  ".join(changes) + "\nuse the original settings, a new "
+                "hydra.run.dir, or campaign.allow_config_change=true to continue anyway")
+        with kb.transaction() as db:
+            history = list(kb.get_meta("config_changes") or [])
+            kb.set_meta("config_changes", history + [{"at": time.time(), "changes": changes}], db)
+            kb.set_meta("config", self.cfg, db)
 
     def _tracker(self, kb: KnowledgeBase) -> Tracker | NullTracker:
         tcfg = self.cfg.get("tracking") or {}

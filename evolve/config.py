@@ -81,6 +81,7 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     if camp.get("designer", "gp") not in ("gp", "random"):
         raise ConfigError(f"campaign.designer must be gp or random, got {camp['designer']!r}")
     for path, value in (("campaign.cross_stage", camp.get("cross_stage", True)),
+                        ("campaign.allow_config_change", camp.get("allow_config_change", False)),
                         ("analysis.enabled", plain["analysis"].get("enabled", True))):
         if not isinstance(value, bool):
             raise ConfigError(f"{path} must be true or false, got {value!r}")
