@@ -84,9 +84,39 @@ def front_line(points: Sequence[tuple[float, float]]) -> list[tuple[float, float
     return sorted(points, key=lambda p: (p[0], -p[1]))
 
 
+STAGE_ORDER = ("isolated", "cross", "full")
+
+
+def _stage_rank(stage: Any) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else -1
+
+
+def genome_key(genomes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """What a front entry *is*, whatever stage measured it: its domain -> genome id mapping."""
+    return tuple(sorted(dict(genomes or {}).items()))
+
+
+def front_by_genome(front: Sequence[Mapping[str, Any]],
+                    stages_of: Mapping[tuple, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """One entry per genome (triple) of the front: the one measured at its latest stage, with `stages`, the
+    stages that genome passed (`stages_of[genome_key]`, else the stages it appears at on the front). The same
+    Transformer at isolated, cross and full is one row, not three."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for f in front:
+        groups.setdefault(genome_key(f.get("genomes") or {"": f.get("candidate", f.get("id"))}), []).append(f)
+    out = []
+    for key, entries in groups.items():
+        latest = max(entries, key=lambda f: _stage_rank(f.get("stage")))
+        passed = set((stages_of or {}).get(key, ())) | {str(f.get("stage")) for f in entries}
+        out.append({**latest, "stages": sorted(passed, key=_stage_rank)})
+    return out
+
+
 def plot_pareto(points: list[dict], path: str | Path) -> Path:
     """perf (up is better) against cost (left is better), colour = novelty, the
-    non-dominated front highlighted and joined by its attainment staircase."""
+    non-dominated front highlighted and joined by its attainment staircase. A front point is labelled
+    with its `label` (default its id); an empty label draws it unlabelled (the same genome at an
+    earlier stage)."""
     title = "Pareto front: perf ↑ vs cost ↓"
     pts = [p for p in points if _finite(p.get("perf")) and _finite(p.get("cost"))]
     if not pts:
@@ -115,11 +145,12 @@ def plot_pareto(points: list[dict], path: str | Path) -> Path:
     if front:
         xs, ys = zip(*front)
         ax.plot(xs, ys, color="crimson", lw=1.2, drawstyle="steps-post", zorder=1)
-        front_pts = sorted((p for p in pts if p.get("front")), key=lambda p: float(p["cost"]))
+        front_pts = sorted((p for p in pts if p.get("front") and p.get("label", p.get("id"))),
+                           key=lambda p: float(p["cost"]))
         if len(front_pts) <= 12:
             for p in front_pts:
-                ax.annotate(_short(p.get("id", "")), (float(p["cost"]), float(p["perf"])), fontsize=7,
-                            xytext=(4, 4), textcoords="offset points")
+                ax.annotate(_short(p.get("label", p.get("id", "")), 14), (float(p["cost"]), float(p["perf"])),
+                            fontsize=7, xytext=(4, 4), textcoords="offset points")
     costs = [float(p["cost"]) for p in pts]
     if min(costs) > 0 and max(costs) / min(costs) > 50:
         ax.set_xscale("log")
@@ -246,9 +277,10 @@ def plot_lineage(nodes: dict[str, dict], best: list[str], path: str | Path,
         ax.scatter([x], [y], s=220 if nid in best_set else 120, color=palette[str(node.get("origin", "?"))],
                    edgecolors="gold" if nid in best_set else "black", linewidths=2.5 if nid in best_set else 0.5,
                    zorder=3)
-        perf = node.get("perf")
+        perf, stage = node.get("perf"), node.get("stage")
         label = str(node.get("label") or _short(nid))[:22]
-        text = f"{label}\nperf {float(perf):.3g}" if _finite(perf) else label
+        at = f" ({stage})" if stage else ""
+        text = f"{label}\nperf {float(perf):.3g}{at}" if _finite(perf) else label
         ax.text(x, y - 0.22, text, ha="center", va="top", fontsize=6.5)
     handles = [Line2D([], [], ls="", marker="o", color=palette[o], label=o) for o in origins]
     handles.append(Line2D([], [], ls="", marker="o", mfc="white", mec="gold", mew=2.5, label="best"))
@@ -329,7 +361,8 @@ def _front_rows(front: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]
     rows = []
     for f in sorted(front, key=lambda f: -float(f["perf"]) if _finite(f.get("perf")) else math.inf):
         texts = f.get("texts") or {}
-        row = {"candidate": f.get("candidate", f.get("id")), "stage": f.get("stage"), "perf": f.get("perf"),
+        row = {"candidate": f.get("candidate", f.get("id")), "stage": f.get("stage"),
+               "stages": " → ".join(f.get("stages") or [str(f.get("stage"))]), "perf": f.get("perf"),
                "cost": f.get("cost_ratio", f.get("cost")), "novelty": f.get("novelty"),
                "genome": "; ".join(f"{d}: {_first_line(t, 40)}" for d, t in texts.items()) if isinstance(texts, Mapping)
                else _first_line(texts)}
@@ -381,11 +414,14 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
         link = _image_link(run_dir, path)
         out += [f"![{fmt(caption)}]({link})" if link else f"*{fmt(caption)}: not generated.*", ""]
 
-    out += [f"## Pareto front ({len(front)} candidates)", ""]
+    out += [f"## Pareto front ({len(front)} genomes)", ""]
     if front:
+        out += ["One row per genome on the front, measured at the latest stage it reached (perf and cost at that "
+                "stage); the stages it passed follow.", ""]
         rows, domains = _front_rows(front)
-        cols = ["candidate", "stage", "perf", *[f"perf.{d}" for d in domains], "cost", "novelty", "genome"]
-        heads = ["candidate", "stage", "perf", *[f"perf {d}" for d in domains], "cost", "novelty", "genome"]
+        cols = ["candidate", "stage", "stages", "perf", *[f"perf.{d}" for d in domains], "cost", "novelty", "genome"]
+        heads = ["candidate", "stage", "stages passed", "perf", *[f"perf {d}" for d in domains], "cost", "novelty",
+                 "genome"]
         out += [markdown_table(rows, cols, heads), "", "### Genomes on the front", ""]
         for f in sorted(front, key=lambda f: -float(f["perf"]) if _finite(f.get("perf")) else math.inf):
             texts = f.get("texts") or {}
@@ -421,29 +457,59 @@ def write_report(run_dir: Path, summary: Mapping[str, Any], hypotheses: list[dic
 
 
 # ----------------------------------------------------------------- a run's report, from its knowledge base
-def lineage_nodes(kb: Any, archive: Any) -> dict[str, dict[str, Any]]:
-    perf = {r.gid: r.perf for r in archive.genome_records()}
-    return {g["id"]: {"parents": g["parents"], "label": f"{g['domain']}:{g['id'][:6]}", "perf": perf.get(g["id"]),
+def genome_perf_at_stages(rows: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """{genome id: {stage: mean perf of its domain over the rows of that stage that contain it}} from archive
+    rows (`cand.stage`, `cand.triple`, `perf_by_domain`)."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        for domain, p in (r.perf_by_domain or {}).items():
+            gid = r.cand.triple.get(domain)
+            if gid is not None and _finite(p):
+                values.setdefault(gid, {}).setdefault(r.cand.stage, []).append(float(p))
+    return {g: {st: sum(v) / len(v) for st, v in by.items()} for g, by in values.items()}
+
+
+def lineage_nodes(kb: Any, rows: Sequence[Any], front: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Lineage nodes whose perf says at which stage it was measured: for a genome of the front table, its
+    domain's perf in that row (the table's stage); for any other genome, at the latest stage it reached."""
+    at = genome_perf_at_stages(rows)
+    chosen: dict[str, tuple[float, str]] = {}
+    for gid, by in at.items():
+        stage = max(by, key=_stage_rank)
+        chosen[gid] = (by[stage], stage)
+    for f in front:
+        for domain, gid in (f.get("genomes") or {}).items():
+            p = (f.get("perf_by_domain") or {}).get(domain)
+            if _finite(p):
+                chosen[gid] = (float(p), str(f.get("stage")))
+    return {g["id"]: {"parents": g["parents"], "label": f"{g['domain']}:{g['id'][:6]}",
+                      "perf": chosen.get(g["id"], (None, None))[0], "stage": chosen.get(g["id"], (None, None))[1],
                       "origin": g["origin"]} for g in kb.genomes()}
 
 
 def write_run_report(run_dir: Path, kb: Any, archive: Any, summary: Mapping[str, Any]) -> Path:
     """Pareto front, hypervolume curve, lineage of the front's genomes and report.md in run_dir.
-    `kb` is the run's KnowledgeBase, `archive` its read-model (evolve.archive.Archive)."""
+    `kb` is the run's KnowledgeBase, `archive` its read-model (evolve.archive.Archive). The table, the plot's
+    labels and the lineage show each genome of the front once, at the latest stage it reached."""
     run_dir = Path(run_dir)
     rows, _ = archive.front_points()
-    front = summary["pareto_front"]
-    front_ids = {f["candidate"] for f in front}
+    stages_of: dict[tuple, set[str]] = {}
+    for r in rows:
+        stages_of.setdefault(genome_key(r.cand.triple), set()).add(r.cand.stage)
+    front = front_by_genome(summary["pareto_front"], stages_of)
+    front_ids = {f["candidate"] for f in summary["pareto_front"]}
+    shown = {f["candidate"] for f in front}
     nov = archive.novelty_of([r.cand.id for r in rows]) if rows else {}
     points = [{"id": r.cand.id, "perf": r.perf, "cost": r.cost_ratio, "novelty": nov.get(r.cand.id, 0.0),
-               "front": r.cand.id in front_ids, "stage": r.cand.stage} for r in rows]
+               "front": r.cand.id in front_ids, "stage": r.cand.stage,
+               "label": r.cand.id if r.cand.id in shown else ""} for r in rows]
     images = {"Pareto front (perf vs. cost relative to the reference)": "pareto_front.png",
               "Hypervolume over evaluations": "hypervolume.png",
               "Lineage of the front's genomes": "lineage.png"}
     plot_pareto(points, run_dir / "pareto_front.png")
     plot_hypervolume([tuple(h) for h in kb.get_meta("hv_history", [])], run_dir / "hypervolume.png")
     best = sorted({g for f in front for g in f["genomes"].values()})
-    plot_lineage(lineage_nodes(kb, archive), best, run_dir / "lineage.png")
+    plot_lineage(lineage_nodes(kb, rows, front), best, run_dir / "lineage.png")
     return write_report(run_dir, summary, kb.hypotheses(), kb.agenda(), front, images)
 
 

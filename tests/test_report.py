@@ -126,9 +126,9 @@ def test_write_report_has_every_row(tmp_path):
     assert "| hypervolume | 0.4321 |" in text and "| best_perf | arch: 0.7, rl: 0.1 |" in text
     assert "| llm | mode: none, note: GP only |" in text
     assert "![Pareto front](pareto_front.png)" in text and "*Lineage: not generated.*" in text
-    assert "| candidate | stage | perf | perf arch | perf rl | cost | novelty | genome |" in text
-    high = "| c-high | full | 0.4 | 0.7 | 0.1 | 1.9 | 0.3 | arch: mixer: ```retention```; rl: ppo(clip=0.1) |"
-    low = "| c-low | cross | 0.12 | 0.2 | 0.04 | 0.8 | 1.5 | arch: mixer: attention; rl: ppo(clip=0.2) |"
+    assert "| candidate | stage | stages passed | perf | perf arch | perf rl | cost | novelty | genome |" in text
+    high = "| c-high | full | full | 0.4 | 0.7 | 0.1 | 1.9 | 0.3 | arch: mixer: ```retention```; rl: ppo(clip=0.1) |"
+    low = "| c-low | cross | cross | 0.12 | 0.2 | 0.04 | 0.8 | 1.5 | arch: mixer: attention; rl: ppo(clip=0.2) |"
     assert high in text and low in text and text.index(high) < text.index(low)
     assert "````text\nmixer: ```retention```\n````" in text  # fence longer than the genome's backticks
     assert ("| h1 | arch | a data-dependent decay gate helps | perf | increase | 0.21 | [0.05, 0.37] | 0.01 "
@@ -142,3 +142,33 @@ def test_write_report_empty_campaign(tmp_path):
     text = write_report(tmp_path, {}, [], [], [], {}).read_text()
     assert "No candidate has been evaluated yet." in text
     assert "No hypotheses yet." in text and "No agenda recorded yet." in text
+
+
+def test_the_front_lists_each_genome_once_at_its_latest_stage():
+    """The reference on the front at isolated, cross and full is one row (full) that names the stages passed."""
+    from evolve.report import front_by_genome, genome_key
+
+    ref = {"arch": "t"}
+    front = [{"candidate": f"ref-{st}", "stage": st, "genomes": ref, "perf": 0.0} for st in ("isolated", "cross", "full")]
+    front.append({"candidate": "new-iso", "stage": "isolated", "genomes": {"arch": "n"}, "perf": 0.2})
+    rows = front_by_genome(front, {genome_key({"arch": "n"}): ["isolated", "cross"]})
+    assert [(r["candidate"], r["stages"]) for r in rows] == [("ref-full", ["isolated", "cross", "full"]),
+                                                             ("new-iso", ["isolated", "cross"])]
+
+
+def test_lineage_perf_is_the_table_stage_or_labelled_with_its_stage():
+    from types import SimpleNamespace as NS
+
+    from evolve.report import lineage_nodes
+
+    def row(stage, triple, perf_by_domain):
+        return NS(cand=NS(stage=stage, triple=triple), perf_by_domain=perf_by_domain)
+
+    rows = [row("isolated", {"arch": "a"}, {"arch": 0.0149}), row("full", {"arch": "a"}, {"arch": 0.1542}),
+            row("isolated", {"arch": "b"}, {"arch": -0.3}), row("cross", {"arch": "b"}, {"arch": -0.1})]
+    front = [{"candidate": "c", "stage": "full", "genomes": {"arch": "a"}, "perf_by_domain": {"arch": 0.1542}}]
+    kb = NS(genomes=lambda: [{"id": g, "domain": "arch", "parents": [], "origin": "gp"} for g in ("a", "b", "p")])
+    nodes = lineage_nodes(kb, rows, front)
+    assert (nodes["a"]["perf"], nodes["a"]["stage"]) == (0.1542, "full")  # as in the front table
+    assert (nodes["b"]["perf"], nodes["b"]["stage"]) == (-0.1, "cross")  # its latest stage, named
+    assert nodes["p"]["perf"] is None and nodes["p"]["stage"] is None  # never evaluated
