@@ -22,6 +22,14 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _runs_table(campaign: object) -> str:
+    """Where the MLflow UI shows this campaign's runs (its model-training view)."""
+    from evolve.tracking import ui_url
+
+    experiment = getattr(getattr(getattr(campaign, "ctx", None), "tracker", None), "experiment_id", "")
+    return ui_url(experiment) if experiment else "http://127.0.0.1:5000"
+
+
 def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     plain = resolve(cfg)
     check_inputs(plain)  # the user's files are read before anything of the run exists
@@ -31,7 +39,7 @@ def run(cfg: DictConfig, run_dir: Path, root: Path) -> dict:
     summary = campaign.run()
     print(f"\nsummary:      {run_dir / 'summary.json'}\nreport:       {summary['report']}\n"
           f"knowledge:    {summary['kb_path']}\nmlflow:       {summary['mlflow_tracking_uri']} "
-          f"(run {summary['mlflow_run_id']}; `make ui` to browse)\n"
+          f"(run {summary['mlflow_run_id']}; `make ui`, then {_runs_table(campaign)})\n"
           f"evaluations:  {summary['evaluations_total']} {summary['evaluations_by_stage']} "
           f"({summary['runs_total']} runs: one domain, one seed each), "
           f"failed {summary['failed']}, hypervolume {summary['hypervolume']:.4g}")
