@@ -16,7 +16,8 @@ from tests.conftest import ROOT, compose_config
 @pytest.mark.slow
 @pytest.mark.parametrize("domain, evaluations", [("arch", 1), ("rl", 1), ("data", 1), ("all", 3)])
 def test_reports_rebuild_a_real_run(tmp_path, domain, evaluations):
-    cfg = resolve(compose_config([f"+domain={domain}", "llm=none", "progress=false", "tracking.enabled=false",
+    # an ablation arm (`gp`: the full method without an LLM), so the ablation report reads it too
+    cfg = resolve(compose_config([f"+domain={domain}", "+ablation=gp", "progress=false", "tracking.enabled=false",
                                   "campaign.cycles=1", f"campaign.budget.evaluations={evaluations}"]))
     run = tmp_path / "runs" / domain
     Campaign(cfg, run, ROOT).run()
