@@ -113,7 +113,7 @@ def test_results_failures_limits_and_isolation(cluster, tmp_path):
     ex.shutdown()
     assert ray.is_initialized()  # the executor did not start this cluster, so it leaves it running
     # the CPU-time budget, with a wall limit it cannot reach first however starved the busy loop is
-    cpu = RayExecutor(task, time_limit_s=600.0, max_retries=0, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path)
+    cpu = RayExecutor(task, time_limit_s=600.0, max_retries=0, limits=Limits(cpu_time_s=1.0), scratch_root=tmp_path).start()
     busy = run_to_completion(cpu, {"busy": ("busy", None)}, timeout=900.0)["busy"]
     assert busy.status == "timeout" and "CPU time limit of 1 s exceeded" in busy.reason
     cpu.shutdown()
