@@ -46,8 +46,9 @@ def default_tracking_uri(root: Path) -> str:
 
 
 def campaign_run_name(domains: Iterable[str], scale: str, seed: int, run_dir: str | Path) -> str:
-    """What a campaign's parent run is, at a glance in the runs table: `arch+rl · tiny · seed 3 · runs/x`."""
-    return f"{'+'.join(sorted(domains))} · {scale} · seed {seed} · {Path(run_dir).name}"
+    """What a campaign's parent run is, at a glance in the runs table (whose name column shows ~20
+    characters, so the identity comes first and compact): `arch+rl tiny seed3 · <run dir name>`."""
+    return f"{'+'.join(sorted(domains))} {scale} seed{seed} · {Path(run_dir).name}"
 
 
 def campaign_run_tags(domains: Iterable[str], scale: str, seed: int, run_dir: str | Path) -> dict[str, str]:

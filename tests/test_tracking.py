@@ -166,7 +166,7 @@ def test_context_manager_marks_failed_and_killed(store):
 
 def test_parent_run_names_and_tags_say_what_the_campaign_is(tmp_path):
     name = campaign_run_name(["rl", "arch"], "tiny", 3, tmp_path / "mine")
-    assert name == "arch+rl · tiny · seed 3 · mine"  # a set of domains: listed in one order whatever the config's
+    assert name == "arch+rl tiny seed3 · mine"  # a set of domains: listed in one order whatever the config's
     assert campaign_run_tags(["rl", "arch"], "tiny", 3, tmp_path / "mine") == {
         "evolve.domains": "arch+rl", "evolve.scale": "tiny", "evolve.seed": "3",
         "evolve.run_dir": str((tmp_path / "mine").resolve())}
@@ -187,7 +187,7 @@ def test_experiments_are_marked_for_model_training_and_parent_runs_named_and_tag
                       resume_run_id=first.run_id, tags=tags)
     resumed.close()
     run = client.get_run(first.run_id)
-    assert run.info.run_name == "arch · tiny · seed 0 · run"  # renamed on resume
+    assert run.info.run_name == "arch tiny seed0 · run"  # renamed on resume
     assert run.data.tags["evolve.domains"] == "arch" and run.data.tags["evolve.seed"] == "0"
     fresh = Tracker(uri, "campaign-new", "x", {})
     assert client.get_experiment(fresh.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
