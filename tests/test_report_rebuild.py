@@ -18,7 +18,8 @@ from tests.conftest import ROOT, compose_config
 def test_reports_rebuild_a_real_run(tmp_path, domain, evaluations):
     # an ablation arm (`gp`: the full method without an LLM), so the ablation report reads it too
     cfg = resolve(compose_config([f"+domain={domain}", "+ablation=gp", "progress=false", "tracking.enabled=false",
-                                  "campaign.cycles=1", f"campaign.budget.evaluations={evaluations}"]))
+                                  "campaign.cycles=1", f"campaign.budget.evaluations={evaluations}",
+                                  "executor.time_limit_s=3600", "executor.cpu_time_limit_s=7200"]))  # bounds, not races
     run = tmp_path / "runs" / domain
     Campaign(cfg, run, ROOT).run()
     for made in ("report.md", "summary.json", "pareto_front.png", "lineage.png"):
