@@ -54,16 +54,21 @@ def hostile_task(kind: str):
 def test_every_hostile_case_fails_cleanly_and_the_pool_goes_on(tmp_path):
     """All but the huge JAX model (below, under the default limits): respawns stay cheap without JAX."""
     assert set(EXPECTED) == set(HOSTILE)
-    kinds = [k for k in EXPECTED if k != "huge_model"]
+    kinds = [k for k in EXPECTED if k not in ("huge_model", "cpu")]
     with LocalExecutor(hostile_task, n_workers=2, time_limit_s=WALL_S, scratch_root=tmp_path, limits=LIMITS) as pool:
         results = run_to_completion(pool, {kind: kind for kind in kinds})
         after = run_to_completion(pool, {f"fine{i}": "fine" for i in range(4)})
+    # the CPU budget, under a wall limit it cannot reach first however starved the busy loop is (a loaded
+    # machine gives it a fraction of a core: 1 s of CPU can take more than WALL_S of wall time)
+    with LocalExecutor(hostile_task, n_workers=1, time_limit_s=600.0, scratch_root=tmp_path, limits=LIMITS) as pool:
+        results.update(run_to_completion(pool, {"cpu": "cpu"}))
+    kinds.append("cpu")
     for kind in kinds:
         status, fragment = EXPECTED[kind]
         r = results[kind]
         assert (r.status, fragment in r.reason) == (status, True), f"{kind}: {r.status}: {r.reason[:300]}"
     assert len(results["huge_message"].reason) < 10_000 and "more characters" in results["huge_message"].reason
-    assert results["cpu"].seconds < WALL_S  # the CPU limit, not the wall clock, stopped it
+    assert results["cpu"].seconds < 600.0  # the CPU limit, not the wall clock, stopped it
     assert all(r.value == "fine" for r in after.values())
     assert list(tmp_path.iterdir()) == []  # every scratch dir removed, whatever happened
 
