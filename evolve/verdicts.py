@@ -148,5 +148,5 @@ def report_sections(summary: Mapping[str, Any]) -> list[str]:
                 out.append(f"| {d} | {pair} | {f['n']} | {_num(f['rho'])} | {_ci(f)} |")
                 if f.get("n", 0) >= 3:
                     words.append(f"- {f['words']}")
-        out += ["", *(words or ["- No genome has been measured at two stages yet: fidelity is unknown."]), ""]
+        out += ["", *(words or ["- No domain has 3 genomes measured at two stages yet: fidelity is unknown."]), ""]
     return out
