@@ -353,6 +353,8 @@ def build(root: Path, confidence: float = 0.95, n_resamples: int = 2000) -> dict
                 "best_minus_target": [x["best_minus_target"] for x in rows], "best_minus_target_mean": mean,
                 "best_minus_target_ci": [glo, ghi],
                 "start_best_minus_target": [x["start_best_minus_target"] for x in rows],
+                "best_share": [x["best_perf"] / x["target"] if x["best_perf"] is not None and x["target"] else None
+                               for x in rows],  # share of the target's gain over the reference reached
                 "targets": [x["target"] for x in rows], "target_names": [x["target_name"] for x in rows],
                 "designed": [x["designed"] for x in rows],
                 "hit_genomes": sorted(({"gid": g, **f} for g, f in found.items()), key=lambda f: -len(f["runs"])),
@@ -366,7 +368,9 @@ def build(root: Path, confidence: float = 0.95, n_resamples: int = 2000) -> dict
                 p = stats.logrank_p([x["time"] for x in ra], [x["hit"] for x in ra],
                                     [x["time"] for x in rb], [x["hit"] for x in rb])
                 pairs.append({"a": a, "b": b, "hits_a": ta["hits"], "hits_b": tb["hits"], "logrank_p": p})
-        per_stage[stage] = {"arms": per_arm, "pairwise": pairs}
+        gaps_by_arm = {a: [g for g in per_arm[a]["best_minus_target"] if g is not None] for a in arms}
+        gap_pairs = stats.pairwise(gaps_by_arm, confidence, n_resamples) if len(arms) > 1 else []
+        per_stage[stage] = {"arms": per_arm, "pairwise": pairs, "best_minus_target_pairwise": gap_pairs}
     return {"task": task, "confidence": confidence, "stages": per_stage,
             "runs": [{k: v for k, v in r.items() if k != "task"} for r in runs],
             "recompute": f"python -m evolve.ablation rediscover {root}"}
@@ -409,8 +413,17 @@ def markdown(data: Mapping[str, Any], budget: Any = None) -> list[str]:
                      f"{_f(float(np.mean([t for t in a['targets'] if t is not None])) if any(t is not None for t in a['targets']) else None)} | "
                      f"{_f(a['best_minus_target_mean'])} | [{_f(a['best_minus_target_ci'][0])}, "
                      f"{_f(a['best_minus_target_ci'][1])}] | {start} |")
+        for arm, a in s["arms"].items():
+            shares = [x for x in a["best_share"] if x is not None]
+            if shares:
+                L.append(f"\n{arm}: best perf as a share of the target's gain over the reference, per seed: "
+                         + ", ".join(f"{x:.0%}" for x in shares) + f" (mean {np.mean(shares):.0%}).")
         for p in s["pairwise"]:
             L.append(f"\nLog-rank test {p['a']} vs {p['b']} (equal time-to-hit curves): p = {_f(p['logrank_p'])}.")
+        for r in s.get("best_minus_target_pairwise", []):
+            L.append(f"\nBest − target, {r['a']} − {r['b']}: {_f(r['diff'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}] "
+                     f"(bootstrap {conf} CI), Hedges' g {_f(r['hedges_g'])}, Mann-Whitney p {_f(r['p_value'])} "
+                     f"(smallest attainable {_f(r['smallest_p'])}): {r['verdict']}.")
         L.append("")
         for arm, a in s["arms"].items():
             if not a["hit_genomes"]:
