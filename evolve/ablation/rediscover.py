@@ -145,11 +145,13 @@ def target_key(stage: str, triple_json: Mapping[str, Any]) -> str:
 def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
     """Evaluate each withheld target at each (campaign seed, stage) not yet measured; returns the KB path."""
     from domains.base import genome_id
+    from evolve.execution import TaskKey
+    from evolve.execution.evaluations import EvaluationTask
     from evolve.knowledge import KnowledgeBase
 
     root = Path(root)
     kb = KnowledgeBase(root / "targets" / "knowledge.db", "targets")
-    tasks: list[tuple[str, dict[str, Any]]] = []
+    tasks: list[Any] = []
     executor_cfg, scale = None, None
     try:
         with kb.transaction() as db:
@@ -180,10 +182,9 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
                                               origin=f"target:{name}", parents=(), cycle=0)
                             kb.add_candidate(db, cid=cid, stage=stage, triple=gids, focus=task["domain"], cycle=0,
                                              source=name)
-                            tasks += [(f"{cid}|{task['domain']}|{s}", {
-                                "configs": camp.stage_domain_cfgs[stage], "domain": task["domain"], "triple": triple,
-                                "stage": stage, "fraction": spec.fraction, "seed": s})
-                                for s in spec.seed_list(seed) if (cid, task["domain"], s) not in done]
+                            tasks += [EvaluationTask(TaskKey(cid, task["domain"], s), camp.stage_domain_cfgs[stage],
+                                                     triple, stage, spec.fraction)
+                                      for s in spec.seed_list(seed) if (cid, task["domain"], s) not in done]
                 finally:
                     camp.kb.close()
         if tasks:
@@ -193,29 +194,20 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
     return root / "targets" / "knowledge.db"
 
 
-def _evaluate(kb: Any, tasks: Sequence[tuple[str, dict[str, Any]]], executor_cfg: Mapping[str, Any],
-              scale: Mapping[str, Any], scratch: Path, progress: Callable[[str], None]) -> None:
-    from evolve.execution import make_executor
-    from evolve.knowledge import Evaluation
-    from evolve.worker import run_evaluation
+def _evaluate(kb: Any, tasks: Sequence[Any], executor_cfg: Mapping[str, Any], scale: Mapping[str, Any],
+              scratch: Path, progress: Callable[[str], None]) -> None:
+    """Run the target tasks through the campaign's executor and worker; each result is committed on its own."""
+    from evolve.execution import evaluations, make_executor
+    from evolve.execution.worker import run_evaluation
 
     repo = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)}
-    pool = make_executor(executor_cfg, run_evaluation, scratch_root=scratch, scale=scale, env=env)
-    try:
-        for task_id, payload in tasks:
-            pool.submit(task_id, payload)
-        for i, res in enumerate(pool.results(), 1):
-            cid, d, s = res.task_id.split("|")
-            value = res.value if res.ok else {}
-            kb.record_evaluation(Evaluation(candidate=cid, domain=d, seed=int(s), status=res.status,
-                                            score=float(value["score"]) if value else None,
-                                            cost=dict(value.get("cost", {})), details=dict(value.get("details", {})),
-                                            behaviour=list(value.get("behaviour", [])), reason=res.reason,
-                                            seconds=float(res.seconds)))
-            progress(f"rediscovery target {i}/{len(tasks)}: {d} seed {s} {res.status} in {res.seconds:.1f}s")
-    finally:
-        pool.shutdown()
+    with make_executor(executor_cfg, run_evaluation, scratch_root=scratch, scale=scale, env=env) as pool:
+        for i, outcome in enumerate(evaluations.run(pool, tasks), 1):
+            kb.record_evaluation(outcome.evaluation)
+            res = outcome.result
+            progress(f"rediscovery target {i}/{len(tasks)}: {outcome.key.domain} seed {outcome.key.seed} "
+                     f"{res.status} in {res.seconds:.1f}s")
 
 
 def _target_scores(kb_path: Path) -> dict[tuple[str, str], dict[int, float]]:
