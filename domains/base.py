@@ -144,11 +144,26 @@ class Domain(Protocol):
         Raise KeyError for an unknown resource."""
         ...
 
+    def provides(self, resource: str) -> bool:
+        """Whether `provide(resource, ...)` answers: partners are found by what they provide (see
+        `partner_providing`), never by name, so a new domain offering 'corpus' is asked too."""
+        ...
+
     def normalise(self, score: float, reference_score: float) -> float:
         """Raw gain of `score` over the reference genome's score with the same partners, stage and seed, in
         the domain's own units, 0 for the reference itself (normally `score - reference_score`). The engine
         turns raw gains into perf in one unit shared by every domain (evolve/gain.py)."""
         ...
+
+
+def partner_providing(resource: str, triple: Mapping[str, Any],
+                      partners: Mapping[str, "Domain"]) -> tuple["Domain", Any] | None:
+    """(the partner, its genome in `triple`) of the first partner, in campaign order, that provides
+    `resource` and has a member in the triple; None when no partner of this campaign provides it."""
+    for name, partner in partners.items():
+        if name in triple and partner.provides(resource):
+            return partner, triple[name]
+    return None
 
 
 # --- structured outputs (optional part of the protocol) ---------------------------------------------------

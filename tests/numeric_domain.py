@@ -157,6 +157,9 @@ class NumericDomain:
         return Metrics(score=-float(f2) * self.cfg.score_scale, cost={"seconds": float(f1)},
                        details={"f1": float(f1), "f2": float(f2)}, behaviour=[float(f1), float(f2)])
 
+    def provides(self, resource: str) -> bool:
+        return False
+
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         raise KeyError(resource)
 

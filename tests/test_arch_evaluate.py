@@ -22,6 +22,9 @@ class FakeData:
     def __init__(self):
         self.calls = []
 
+    def provides(self, resource):
+        return resource == "corpus"
+
     def provide(self, resource, genome, *, seed, budget=None):
         self.calls.append((resource, genome, seed, budget))
         rng = np.random.default_rng(seed)

@@ -135,6 +135,9 @@ class _ArchPartner:
     def __init__(self):
         self.calls = []
 
+    def provides(self, resource):
+        return resource == "model_fn"
+
     def provide(self, resource, genome, **kwargs):
         from proxies.lm import GPT
 

@@ -137,8 +137,13 @@ def test_config_builds_the_domain_at_every_scale(scale):
 class _Partner:
     """A stand-in arch domain whose blocks are broken in a chosen way."""
 
+    name = "arch"
+
     def __init__(self, mode: str):
         self.mode = mode
+
+    def provides(self, resource):
+        return resource == "sequence_block"
 
     def to_json(self, genome):
         return {"mode": self.mode}

@@ -105,6 +105,9 @@ class ArchDomain:
             raise EvaluationError(f"static check failed: {static.reason}")
         return evaluate.evaluate(g, self.cfg, budget, evaluate.corpus_for(triple, budget, partners, self.cfg))
 
+    def provides(self, resource: str) -> bool:
+        return resource in ("model_fn", "sequence_block")
+
     def provide(self, resource: str, g: ArchGenome, **kwargs: Any) -> Any:
         from domains.arch import compile as comp
 

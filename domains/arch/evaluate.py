@@ -14,7 +14,7 @@ import numpy as np
 from domains.arch import compile as comp
 from domains.arch.checks import dynamic_check_model
 from domains.arch.genome import ArchGenome
-from domains.base import CheckResult, EvaluationError, Metrics
+from domains.base import CheckResult, EvaluationError, Metrics, partner_providing
 from proxies.cache import enable_compile_cache
 
 
@@ -44,10 +44,11 @@ def corpus_for(triple: Mapping[str, Any], budget: Any, partners: Mapping[str, An
     A curated corpus is drawn at the full stage's training budget (repeated if the pipeline keeps
     less, as the data domain itself trains), so its length, and the compiled program, do not depend
     on the pipeline."""
-    if "data" in partners and "data" in triple:
+    found = partner_providing("corpus", triple, partners)
+    if found is not None:
+        partner, genome = found
         full = lm_config(cfg, 1.0)  # one fixed budget for every pipeline and stage: one compiled trainer
-        return partners["data"].provide("corpus", triple["data"], seed=int(budget.seed),
-                                        budget=full.steps * full.tokens_per_step + 1)
+        return partner.provide("corpus", genome, seed=int(budget.seed), budget=full.steps * full.tokens_per_step + 1)
     max_bytes = cfg.get("corpus_max_bytes")
     return cached_default_corpus(int(budget.seed), None if max_bytes is None else int(max_bytes))
 

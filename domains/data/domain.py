@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics, genome_id
+from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics, genome_id, partner_providing
 from domains.data import baselines as bl
 from domains.data import describe, genome as gn, operators, text
 from domains.data.control import ControlCache, bucket, random_filter
@@ -158,8 +158,10 @@ class DataDomain:
 
     def model_fn(self, triple: Mapping[str, Any], partners: Mapping[str, Any], max_len: int) -> Any:
         """The triple's architecture when an arch partner exists, else this scale's default model."""
-        if "arch" in partners and "arch" in triple:
-            return partners["arch"].provide("model_fn", triple["arch"], vocab_size=VOCAB_SIZE, max_len=max_len)
+        found = partner_providing("model_fn", triple, partners)
+        if found is not None:
+            partner, genome = found
+            return partner.provide("model_fn", genome, vocab_size=VOCAB_SIZE, max_len=max_len)
         from domains.data.models import default_model_fn
 
         spec = dict(self.cfg.get("model") or {"kind": "hybrid", "d_model": 64, "n_layers": 1, "n_heads": 4})
@@ -247,10 +249,11 @@ class DataDomain:
         budget, seed, the bucketed fraction."""
         import jax
 
-        if "arch" in partners and "arch" in triple:
-            arch = partners["arch"]
-            form = arch.to_json(triple["arch"]) if hasattr(arch, "to_json") else repr(triple["arch"])
-            model: Any = [genome_id("arch", form), getattr(arch, "cfg", None)]
+        found = partner_providing("model_fn", triple, partners)
+        if found is not None:
+            arch, genome = found
+            form = arch.to_json(genome) if hasattr(arch, "to_json") else repr(genome)
+            model: Any = [genome_id(getattr(arch, "name", "arch"), form), getattr(arch, "cfg", None)]
         else:
             model = self.cfg.get("model")
         spec = self.cfg.get("corpus", "offline")
@@ -292,6 +295,9 @@ class DataDomain:
         return {"control/kept": fraction, "control/eval_loss": mean, "control/seconds": seconds,
                 **{f"control/eval_loss/{s}": v for s, v in control_loss.items()},
                 "gain_vs_control": mean - float(np.mean(list(eval_loss.values())))}
+
+    def provides(self, resource: str) -> bool:
+        return resource == "corpus"
 
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         if resource != "corpus":

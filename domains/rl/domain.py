@@ -197,6 +197,9 @@ class RLDomain:
             raise EvaluationError(f"invalid rl genome: {chk.reason}")
         return ev.evaluate(self.settings, genome, triple, budget, partners)
 
+    def provides(self, resource: str) -> bool:
+        return False
+
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         raise KeyError(f"the rl domain provides nothing (asked for {resource!r})")
 

@@ -5,8 +5,8 @@ Per environment of the campaign:
    (finite value, finite non-zero gradient w.r.t. the policy log-prob);
 2. `proxies.ppo` trains `seeds` agents (vmapped, one jitted run) for the stage's share of the
    env-step budget; partially observable envs give the agent a memory torso over the last
-   `window` observations built from the triple's architecture (`partners["arch"]` provides the
-   "sequence_block"), others an MLP;
+   `window` observations built from the triple's architecture (the partner that
+   provides "sequence_block", the arch domain), others an MLP;
 3. the score is sample efficiency: the normalised area under each agent's learning curve — the mean,
    over the stage's updates, of the return of the training episodes that ended in that update, as
    `(R - R_random) / (R_max - R_random)` with the uniform-random policy's return and the env's max
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from domains.base import Budget, EvaluationError, Metrics, genome_id
+from domains.base import Budget, EvaluationError, Metrics, genome_id, partner_providing
 from domains.rl import genome as G
 from domains.rl.genome import RLGenome
 from domains.rl.program import Program, check_program, encode, run_program
@@ -150,10 +150,11 @@ def network(s: Any, spec: EnvSpec, triple: Mapping[str, Any], partners: Mapping[
     """(cache key, network_fn): an MLP, or a memory torso around the triple's architecture block."""
     if not uses_memory(s, spec):
         return ("mlp", spec.obs_dim, spec.num_actions, s.hidden), mlp_network(spec.obs_dim, spec.num_actions, s.hidden)
-    arch, arch_genome = partners.get("arch"), triple.get("arch")
-    if arch is not None and arch_genome is not None:
+    found = partner_providing("sequence_block", triple, partners)
+    if found is not None:
+        arch, arch_genome = found
         block = arch.provide("sequence_block", arch_genome, d_model=s.d_model, max_len=s.window)
-        block_id = genome_id("arch", arch.to_json(arch_genome))
+        block_id = genome_id(arch.name, arch.to_json(arch_genome))
     else:
         block, block_id = default_block(s.d_model), "default"
     key = ("memory", block_id, spec.obs_dim, spec.num_actions, s.window, s.d_model, s.hidden)
