@@ -110,15 +110,17 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
 
 def check_inputs(plain: dict[str, Any]) -> None:
     """Everything the user points a run at (corpus files, an earlier run to replay), read and checked before a
-    run directory, knowledge base or worker exists: each domain is built once at the run's scale, so a domain
-    that validates its inputs in its constructor (the data domain reads the corpus it will use, line by line)
-    fails here with the file and line in one ConfigError."""
+    run directory, knowledge base or worker exists: each domain is built at the run's scale (and at each rung of
+    a ladder), so a domain that validates its inputs in its constructor (typed settings reject unknown keys; the
+    data domain reads the corpus it will use, line by line) fails here in one ConfigError."""
     from evolve.plugins import PluginError, build_domain, domain_config
 
     scale = plain["scale"]
+    rungs = [None, *sorted({s["rung"] for s in (scale.get("stages") or {}).values() if s.get("rung")})]
     for name, raw in plain["domains"].items():
         try:
-            build_domain(name, domain_config(raw, scale["name"], scale.get("device", "cpu")))
+            for rung in rungs:  # a ladder's rungs too: a key misspelt in one of them fails here as well
+                build_domain(name, domain_config(raw, scale["name"], scale.get("device", "cpu"), rung))
         except PluginError as exc:
             raise ConfigError(str(exc)) from None
         except (ValueError, TypeError, OSError) as exc:

@@ -111,13 +111,15 @@ def test_yaml_scales_build_the_domain():
     import yaml
     from pathlib import Path
 
-    from domains.arch.domain import DEFAULTS
+    from domains.arch.domain import ArchSettings
+    from domains.settings import as_dict
     from evolve.plugins import build_domain, domain_config
 
     raw = yaml.safe_load((Path(__file__).parent.parent / "conf/domain/arch.yaml").read_text())["domains"]["arch"]
     tiny = build_domain("arch", domain_config(raw, "tiny", "cpu"))
     assert isinstance(tiny, ArchDomain)
-    assert {k: tiny.cfg[k] for k in DEFAULTS} == DEFAULTS  # the code defaults are the tiny scale
+    defaults = as_dict(ArchSettings())
+    assert {k: tiny.cfg[k] for k in defaults} == defaults  # the code defaults are the tiny scale
     small = build_domain("arch", domain_config(raw, "small", "gpu"))
     assert small.cfg["d_model"] == 512 and ev.lm_config(small.cfg, 1.0).dtype == "bfloat16"
     ref = small.n_params(small.baselines()["transformer"])

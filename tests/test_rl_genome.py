@@ -159,7 +159,7 @@ def test_iqm(values, expected):
 
 
 def test_settings_reject_unknown_keys_and_envs():
-    with pytest.raises(ValueError, match="unknown rl domain settings"):
+    with pytest.raises(ValueError, match="unknown rl setting 'seedz'; valid: .*seeds"):
         RLDomain({"seedz": 3})
     with pytest.raises(KeyError, match="unknown environment"):
         RLDomain({"envs": ["Pong-v0"]})

@@ -2,7 +2,7 @@
 
 A thin class over pure modules: genome/expr (the tree), text (forms), operators (GP),
 describe (params, descriptor, features), checks, compile (NNX) and evaluate (LM + recall).
-Constructed once per process from the merged config dict (conf/domain/arch.yaml).
+Constructed once per process from the merged config dict (conf/domain/arch.yaml), typed by settings.py.
 """
 from __future__ import annotations
 
@@ -15,17 +15,9 @@ from domains.arch.baselines import REFERENCE, baselines
 from domains.arch.checks import static_check
 from domains.arch.genome import ArchGenome, Bounds
 from domains.arch.grammar import grammar
+from domains.arch.settings import ArchSettings
 from domains.base import Budget, CheckResult, Domain, Metrics
-
-# Defaults for keys a config leaves out: the `tiny` scale of conf/domain/arch.yaml (which documents each key).
-DEFAULTS: dict[str, Any] = {
-    "vocab_size": 256, "max_sublayers": 6, "max_branches": 3, "expr_depth": 4, "expr_size": 9,
-    "recall_weight": 0.4, "check_seq_len": 96, "check_batch": 2, "check_layers": 1, "sequence_block_layers": 1,
-    "min_steps": 10, "min_recall_steps": 10, "compile_cache": True, "corpus_max_bytes": None,
-    "d_model": 64, "n_layers": 2, "max_params": 400_000, "dtype": "float32", "chunk": 16,
-    "lm_preset": "tiny", "lm": {"seq_len": 128, "batch_size": 16, "steps": 100, "eval_batches": 2},
-    "recall_preset": "tiny", "recall": {"vocab_size": 64, "seq_len": 32, "num_pairs": 4, "batch_size": 32, "steps": 100},
-}
+from domains.settings import as_dict
 
 
 class ArchDomain:
@@ -33,7 +25,8 @@ class ArchDomain:
     reference = REFERENCE
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):
-        self.cfg: dict[str, Any] = {**DEFAULTS, **dict(cfg or {})}
+        self.settings = ArchSettings.from_cfg(cfg)  # unknown keys: SettingsError naming the valid ones
+        self.cfg: dict[str, Any] = as_dict(self.settings, cfg)  # the dict form the pure modules take
         self.bounds = Bounds.from_cfg(self.cfg)
 
     # --- the genome space ------------------------------------------------------------------

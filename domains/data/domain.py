@@ -23,7 +23,9 @@ from domains.data.control import ControlCache, bucket, random_filter
 from domains.data.genome import DataGenome
 from domains.data.mixture import training_tokens
 from domains.data.pipeline import Context, Docs, kept_fractions, run_steps
+from domains.data.settings import DataSettings
 from domains.data.user_corpus import OFFLINE, load_user_corpus, validate_corpus_config
+from domains.settings import as_dict
 from proxies.corpus import VOCAB_SIZE, CorpusConfig, RawCorpus, TokenCorpus, corpus_key, encode, raw_corpus
 
 CURVE_POINTS = 4  # loss-curve features in the behaviour vector
@@ -37,22 +39,23 @@ class DataDomain:
     reference = bl.REFERENCE
 
     def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
-        self.cfg = dict(cfg or {})
+        self.settings = DataSettings.from_cfg(cfg)  # unknown keys: SettingsError naming the valid ones
+        self.cfg = as_dict(self.settings, cfg)  # the dict form user_corpus.py takes
         validate_corpus_config(self.cfg)
         self._raw: RawCorpus | None = None
         self._curated: OrderedDict[str, tuple[Docs, float]] = OrderedDict()
         self._sources: tuple[str, ...] | None = None
-        offline = self.cfg.get("corpus", "offline") in OFFLINE  # a user's file may change under the same name
+        offline = self.settings.corpus in OFFLINE  # a user's file may change under the same name
         self._controls = ControlCache(disk=offline and bool(self._control_settings()["disk_cache"]))
 
     # --- the corpus ------------------------------------------------------------------------------------
     def corpus_config(self) -> CorpusConfig:
-        overrides = dict(self.cfg.get("corpus_overrides") or {})
-        return replace(CorpusConfig.preset(str(self.cfg.get("corpus_preset", "tiny"))), **overrides)
+        overrides = dict(self.settings.corpus_overrides)
+        return replace(CorpusConfig.preset(self.settings.corpus_preset), **overrides)
 
     def raw(self) -> RawCorpus:
         if self._raw is None:
-            spec = self.cfg.get("corpus", "offline")
+            spec = self.settings.corpus
             self._raw = raw_corpus(self.corpus_config()) if spec in OFFLINE else load_user_corpus(self.cfg)
         return self._raw
 
@@ -60,14 +63,14 @@ class DataDomain:
     def sources(self) -> tuple[str, ...]:
         """Source names; the offline corpus's are known without building it."""
         if self._sources is None:
-            spec = self.cfg.get("corpus", "offline")
+            spec = self.settings.corpus
             self._sources = self.corpus_config().sources if spec in OFFLINE else self.raw().sources
         return self._sources
 
     def _context(self) -> Context:
         raw = self.raw()
         reference = tuple(t for s in raw.sources for t in raw.reference.get(s, ()))
-        return Context(sources=raw.sources, reference=reference, seed=int(self.cfg.get("curation_seed", 0)))
+        return Context(sources=raw.sources, reference=reference, seed=int(self.settings.curation_seed))
 
     def curate(self, genome: DataGenome) -> tuple[Docs, float]:
         """(kept documents, pipeline seconds when first run); cached per process by genome id."""
@@ -84,7 +87,7 @@ class DataDomain:
             raise EvaluationError(f"curation pipeline failed: {exc}") from exc
         seconds = time.perf_counter() - start
         self._curated[key] = (kept, seconds)
-        while len(self._curated) > int(self.cfg.get("curated_cache", 16)):
+        while len(self._curated) > int(self.settings.curated_cache):
             self._curated.popitem(last=False)
         return kept, seconds
 
@@ -148,8 +151,8 @@ class DataDomain:
         """The LM proxy's config at this budget: the scale's preset and overrides, steps scaled."""
         from proxies.lm import LMConfig
 
-        lm = dict(self.cfg.get("lm") or {})
-        preset = str(lm.pop("preset", self.cfg.get("scale", "tiny")))
+        lm = dict(self.settings.lm)
+        preset = str(lm.pop("preset", self.settings.scale))
         if preset not in ("tiny", "small"):
             raise ValueError(f"unknown LM preset {preset!r} (tiny, small)")
         cfg = replace(getattr(LMConfig, preset)(), **{k: v for k, v in lm.items() if k != "min_steps"})
@@ -164,7 +167,7 @@ class DataDomain:
             return partner.provide("model_fn", genome, vocab_size=VOCAB_SIZE, max_len=max_len)
         from domains.data.models import default_model_fn
 
-        spec = dict(self.cfg.get("model") or {"kind": "hybrid", "d_model": 64, "n_layers": 1, "n_heads": 4})
+        spec = dict(self.settings.model or {"kind": "hybrid", "d_model": 64, "n_layers": 1, "n_heads": 4})
         return default_model_fn(spec, VOCAB_SIZE, max_len, self.lm_config(1.0).dtype)
 
     def evaluate(self, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
@@ -213,7 +216,7 @@ class DataDomain:
         from proxies.cache import enable_compile_cache
         from proxies.lm import measure
 
-        if self.cfg.get("compile_cache", True):
+        if self.settings.compile_cache:
             enable_compile_cache()  # every stage and pipeline shares one trainer per model (see n_tokens)
         raw = self.raw()
         cfg = self.lm_config(budget.fraction)
@@ -239,9 +242,7 @@ class DataDomain:
 
     # --- the equal-fraction random-filter control (control.py) -------------------------------------------
     def _control_settings(self) -> dict[str, Any]:
-        settings = {"stages": ["full"], "bucket_ratio": 1.1, "disk_cache": True}
-        settings.update(self.cfg.get("control") or {})
-        return settings
+        return self.settings.control_settings()
 
     def _control_key(self, fraction: float, triple: Mapping[str, Any], budget: Budget,
                      partners: Mapping[str, Any]) -> str:
@@ -255,8 +256,8 @@ class DataDomain:
             form = arch.to_json(genome) if hasattr(arch, "to_json") else repr(genome)
             model: Any = [genome_id(getattr(arch, "name", "arch"), form), getattr(arch, "cfg", None)]
         else:
-            model = self.cfg.get("model")
-        spec = self.cfg.get("corpus", "offline")
+            model = self.settings.model
+        spec = self.settings.corpus
         corpus = corpus_key(self.corpus_config()) if spec in OFFLINE else f"user:{spec}"
         return ControlCache.key({"corpus": corpus, "lm": asdict(self.lm_config(budget.fraction)),
                                  "capacity": self.lm_config(1.0).steps, "model": model,

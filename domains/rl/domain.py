@@ -7,7 +7,6 @@ is imported only when a worker evaluates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -17,57 +16,7 @@ from domains.rl import expr
 from domains.rl import genome as G
 from domains.rl.genome import ADV_NORMS, VALUE_LOSSES, RLGenome
 from domains.rl.ops import INPUT_DOCS, INPUT_NAMES, OPS
-
-_ENGINE_KEYS = {"plugin", "scale", "device"}
-
-
-@dataclass(frozen=True)
-class RLSettings:
-    """The domain's config section (conf/domain/rl.yaml) after the scale is merged in."""
-
-    envs: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MemoryChain-bsuite:memory_length=7,num_bits=3")
-    timesteps: Mapping[str, int] = field(default_factory=dict)  # full-stage env steps per agent, per env
-    default_timesteps: int = 65_536  # for envs missing from `timesteps`
-    min_timesteps: int = 4_096  # floor after scaling by Budget.fraction
-    seeds: int = 4  # agents per env per evaluation (vmapped; IQM over them)
-    num_envs: int = 16
-    num_steps: int = 32
-    gamma: float = 0.99
-    eval_envs: int = 32  # evaluation episodes per agent
-    greedy_eval: bool = False  # evaluate argmax actions (else sample the policy, as it was trained)
-    memory: str = "partial"  # which envs use the memory torso: partial | all | none
-    window: int = 8  # observations the memory torso sees
-    d_model: int = 16  # width of the memory torso (the arch block's d_model)
-    hidden: int = 64  # width of the MLP torso and of the heads
-    max_nodes: int = 32  # objective size limit = interpreter program length
-    max_depth: int = 8
-    reference_seed: int = 10_007  # seed of the cached random-policy runs (the 0 of the normalised score)
-    random_episodes: int = 1024
-    compile_cache: bool = False  # JAX persistent compilation cache under $EVOLVE_CACHE/jax (shared by processes)
-    scale: str = "tiny"
-    device: str = "cpu"
-
-    @classmethod
-    def from_cfg(cls, cfg: Mapping[str, Any] | None) -> "RLSettings":
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known - _ENGINE_KEYS
-        if unknown:
-            raise ValueError(f"unknown rl domain settings: {sorted(unknown)}")
-        kw = {k: v for k, v in cfg.items() if k in known}
-        if "envs" in kw:
-            kw["envs"] = tuple(kw["envs"])
-        if "timesteps" in kw:
-            kw["timesteps"] = dict(kw["timesteps"] or {})
-        s = cls(**kw)
-        if s.memory not in ("partial", "all", "none"):
-            raise ValueError(f"memory must be partial, all or none, got {s.memory!r}")
-        from proxies.envs import make_env  # imports gymnax: only when the domain is built
-
-        for env in s.envs:
-            make_env(env)  # KeyError for unknown names
-        return s
-
+from domains.rl.settings import RLSettings
 
 class RLDomain:
     name = "rl"
