@@ -3,7 +3,7 @@
 A task runs in its own scratch directory, under a CPU-time budget (RLIMIT_CPU, re-armed per task) and
 an address-space limit (RLIMIT_AS), without core dumps, in an environment stripped of anything that
 looks like a secret. Shared by the local executor's worker processes and Ray tasks. Only the standard
-library is imported here: worker processes import this module first.
+library (and the stdlib-only `proxies.xla`) is imported here: worker processes import this module first.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-XLA_CPU_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+from proxies.xla import with_cpu_flag
+
 # Environment variable names containing any of these are not passed to workers.
 SECRET_MARKERS: tuple[str, ...] = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 REASON_TAIL = 2000  # characters of traceback kept in TaskResult.reason
@@ -64,9 +65,7 @@ def worker_environment(base: Mapping[str, str], extra: Mapping[str, str] | None 
     XLA flag that keeps vmapped CPU code from deadlocking."""
     env = {k: v for k, v in base.items() if not is_secret(k)}
     env.update({str(k): str(v) for k, v in (extra or {}).items()})
-    flags = env.get("XLA_FLAGS", "")
-    if XLA_CPU_FLAG not in flags:
-        env["XLA_FLAGS"] = f"{flags} {XLA_CPU_FLAG}".strip()
+    with_cpu_flag(env)
     return env
 
 
