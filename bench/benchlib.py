@@ -12,11 +12,14 @@ BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 
 
 def domain_config(name: str, scale: str) -> dict:
-    """What the engine passes a domain at `scale`: conf/domain/<name>.yaml's settings merged with the scale's."""
+    """What the engine passes a domain at `scale`: conf/domain/<name>.yaml's settings merged with the scale's
+    (by the engine's own evolve.plugins.domain_config)."""
     import yaml
 
+    from evolve.plugins import domain_config as merged
+
     raw = yaml.safe_load((ROOT / "conf" / "domain" / f"{name}.yaml").read_text())["domains"][name]
-    return {**{k: v for k, v in raw.items() if k != "scales"}, **raw["scales"][scale], "scale": scale}
+    return merged(raw, scale, "cpu" if scale == "tiny" else "gpu")
 
 
 def host() -> str:

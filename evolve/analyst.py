@@ -70,6 +70,16 @@ def statement(domain: str, predicate: Mapping[str, Any], metric: str, direction:
             f"have {direction} {metric}")
 
 
+def new_hypothesis(domain: str, predicate: Mapping[str, Any], direction: str, *, source: str, cycle: int,
+                   evidence: Mapping[str, Any], metric: str = "perf") -> dict[str, Any]:
+    """A hypotheses-table row for a freshly proposed hypothesis: active, untested (the one place its keys are
+    spelled; the statistical miner and the LLM analyst both propose through it)."""
+    return {"id": hypothesis_id(domain, predicate, metric), "domain": domain, "predicate": dict(predicate),
+            "metric": metric, "direction": direction, "statement": statement(domain, predicate, metric, direction),
+            "status": "active", "source": source, "effect": None, "ci_low": None, "ci_high": None, "p_value": None,
+            "n_true": 0, "n_false": 0, "created_cycle": cycle, "updated_cycle": cycle, "evidence": dict(evidence)}
+
+
 def satisfies(features: Mapping[str, float], predicate: Mapping[str, Any]) -> bool | None:
     """None when the feature is unknown for this genome (it then counts on neither side)."""
     if predicate["feature"] not in features:
@@ -225,14 +235,10 @@ def mine_hypotheses(records: Sequence[GenomeRecord], domain: str, cycle: int, ex
         if hid in existing:
             continue
         direction = "higher" if ev.effect >= 0 else "lower"
-        found.append((abs(ev.hedges_g), {
-            "id": hid, "domain": domain, "predicate": predicate, "metric": "perf", "direction": direction,
-            "statement": statement(domain, predicate, "perf", direction), "status": "active",
-            "source": "statistical", "effect": None, "ci_low": None, "ci_high": None, "p_value": None,
-            "n_true": 0, "n_false": 0, "created_cycle": cycle, "updated_cycle": cycle,
-            "evidence": {"exploratory": {"effect": ev.effect, "ci": [ev.ci_low, ev.ci_high],
-                                         "hedges_g": ev.hedges_g, "n_true": ev.n_true, "n_false": ev.n_false}},
-        }))
+        found.append((abs(ev.hedges_g), new_hypothesis(
+            domain, predicate, direction, source="statistical", cycle=cycle,
+            evidence={"exploratory": {"effect": ev.effect, "ci": [ev.ci_low, ev.ci_high],
+                                      "hedges_g": ev.hedges_g, "n_true": ev.n_true, "n_false": ev.n_false}})))
     found.sort(key=lambda t: -t[0] if math.isfinite(t[0]) else -1e9)
     return [h for _, h in found[:limit]]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -11,6 +11,19 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the valid choices."""
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> dotted keys (`campaign.budget.evaluations`); leaves, and empty mappings, kept as they
+    are. The one flattening of a config: identity comparisons and MLflow params both use it."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
 
 
 def domain_choices() -> list[str]:

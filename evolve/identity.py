@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from evolve.config import flatten
+
 # Dotted prefixes a resume may change freely (documented in the README, "Resume").
 FREE_ON_RESUME: tuple[str, ...] = (
     "campaign.cycles", "campaign.budget", "campaign.allow_config_change", "campaign.name",
@@ -33,17 +35,6 @@ def same_identity(stored: Mapping[str, Any], current: Mapping[str, Any]) -> bool
             and stored.get("scale") == current.get("scale") and stored.get("seed") == current.get("seed"))
 
 
-def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def _free(key: str) -> bool:
     return any(key == p or key.startswith(p + ".") for p in FREE_ON_RESUME)
 
@@ -61,7 +52,7 @@ def _at_scale(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def result_affecting(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The flattened settings a resume must keep: every key outside FREE_ON_RESUME, domains at the run's scale."""
-    return {k: v for k, v in _flatten(_at_scale(cfg)).items() if not _free(k)}
+    return {k: v for k, v in flatten(_at_scale(cfg)).items() if not _free(k)}
 
 
 def config_changes(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:

@@ -98,13 +98,10 @@ def new_hypotheses(answer: Mapping[str, Any], cycle: int, existing: set[str]) ->
         if hid in existing:
             continue
         existing.add(hid)
-        out.append({"id": hid, "domain": h["domain"], "predicate": predicate, "metric": "perf",
-                    "direction": h["direction"],
-                    "statement": analyst.statement(h["domain"], predicate, "perf", h["direction"]),
-                    "status": "active", "source": "llm", "effect": None, "ci_low": None, "ci_high": None,
-                    "p_value": None, "n_true": 0, "n_false": 0, "created_cycle": cycle, "updated_cycle": cycle,
-                    "evidence": {"proposed_by": "llm analyst", "rationale": str(h.get("rationale", ""))[:300],
-                                 "llm_calls": answer.get("llm_calls", [])}})
+        out.append(analyst.new_hypothesis(
+            h["domain"], predicate, h["direction"], source="llm", cycle=cycle,
+            evidence={"proposed_by": "llm analyst", "rationale": str(h.get("rationale", ""))[:300],
+                      "llm_calls": answer.get("llm_calls", [])}))
     return out
 
 

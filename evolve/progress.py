@@ -25,6 +25,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from evolve.formatting import number
+
 
 @dataclass
 class _State:
@@ -38,15 +40,11 @@ class _State:
     note: str = ""
 
 
-def _num(x: float) -> str:
-    return f"{x:.4g}" if isinstance(x, (int, float)) and math.isfinite(x) else "—"
-
-
 def status_line(cycle: int, cycles: int, stage: str, done: int, total: int, best: Mapping[str, float],
                 hypervolume: float, note: str = "") -> str:
     """The plain one-line form of a progress update (`cycle` is 0-based, shown 1-based)."""
-    best_text = " ".join(f"{d}={_num(v)}" for d, v in sorted(best.items())) or "—"
-    parts = [f"cycle {cycle + 1}/{cycles}", stage, f"{done}/{total} evals", f"hv {_num(hypervolume)}",
+    best_text = " ".join(f"{d}={number(v)}" for d, v in sorted(best.items())) or "—"
+    parts = [f"cycle {cycle + 1}/{cycles}", stage, f"{done}/{total} evals", f"hv {number(hypervolume)}",
              f"best {best_text}"]
     if note:
         parts.append(note)
@@ -160,8 +158,8 @@ class ProgressView:
         scores.add_column("domain")
         scores.add_column("best perf", justify="right")
         for domain, value in sorted(s.best.items()):
-            scores.add_row(domain, _num(value))
-        scores.add_row(Text("hypervolume", style="magenta"), Text(_num(s.hypervolume), style="magenta"))
+            scores.add_row(domain, number(value))
+        scores.add_row(Text("hypervolume", style="magenta"), Text(number(s.hypervolume), style="magenta"))
 
         parts: list[Any] = [header, evals, scores]
         if s.note:

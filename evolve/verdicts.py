@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from evolve import coupling, fidelity, references
+from evolve.formatting import number
 
 STAGE_PAIRS: tuple[tuple[str, str], ...] = (("isolated", "full"), ("isolated", "cross"), ("cross", "full"))
 
@@ -95,17 +96,9 @@ def fidelity_metrics(block: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> di
             for pair, f in pairs.items() if math.isfinite(f["rho"])}
 
 
-def _num(x: Any, digits: int = 3) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "—"
-    return f"{x:.{digits}g}" if math.isfinite(x) else "—"
-
-
 def _ci(e: Mapping[str, Any]) -> str:
     lo, hi = e.get("ci_low"), e.get("ci_high")
-    return f"[{_num(lo)}, {_num(hi)}]" if _num(lo) != "—" and _num(hi) != "—" else "—"
+    return f"[{number(lo, 3)}, {number(hi, 3)}]" if number(lo, 3) != "—" and number(hi, 3) != "—" else "—"
 
 
 def report_sections(summary: Mapping[str, Any]) -> list[str]:
@@ -118,7 +111,7 @@ def report_sections(summary: Mapping[str, Any]) -> list[str]:
                 "perf = gain over the reference genome with the same partners, stage and seeds, divided by the "
                 "domain's unit (its design spread; docs/selection.md). 0 is the reference at every stage.", "",
                 "| domain | best perf | unit (raw score per perf 1) | unit from |", "|---|---|---|---|"]
-        out += [f"| {d} | {_num(best.get(d))} | {_num(u.get('value'), 4)} | {u.get('source', '')} |"
+        out += [f"| {d} | {number(best.get(d), 3)} | {number(u.get('value'), 4)} | {u.get('source', '')} |"
                 for d, u in units.items()]
         out += [""]
     coupling_rows = [e for e in summary.get("coupling") or [] if e.get("n")]
@@ -134,9 +127,9 @@ def report_sections(summary: Mapping[str, Any]) -> list[str]:
                 "|---|---|---|---|---|---|---|---|"]
         for e in coupling_rows:
             a, b = e["pair"]
-            out.append(f"| {e['stage']} | {a} x {b} | {e['response']} | {e['n']} | {a}: {_num(e['main_a']['estimate'])} "
-                       f"{_ci(e['main_a'])} | {b}: {_num(e['main_b']['estimate'])} {_ci(e['main_b'])} | "
-                       f"{_num(e['interaction']['estimate'])} | {_ci(e['interaction'])} |")
+            out.append(f"| {e['stage']} | {a} x {b} | {e['response']} | {e['n']} | {a}: {number(e['main_a']['estimate'], 3)} "
+                       f"{_ci(e['main_a'])} | {b}: {number(e['main_b']['estimate'], 3)} {_ci(e['main_b'])} | "
+                       f"{number(e['interaction']['estimate'], 3)} | {_ci(e['interaction'])} |")
         out += [""]
     fid = summary.get("fidelity") or {}
     if fid:
@@ -145,7 +138,7 @@ def report_sections(summary: Mapping[str, Any]) -> list[str]:
         words = []
         for d, pairs in fid.items():
             for pair, f in pairs.items():
-                out.append(f"| {d} | {pair} | {f['n']} | {_num(f['rho'])} | {_ci(f)} |")
+                out.append(f"| {d} | {pair} | {f['n']} | {number(f['rho'], 3)} | {_ci(f)} |")
                 if f.get("n", 0) >= 3:
                     words.append(f"- {f['words']}")
         out += ["", *(words or ["- No domain has 3 genomes measured at two stages yet: fidelity is unknown."]), ""]

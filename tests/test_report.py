@@ -5,18 +5,9 @@ import math
 
 import pytest
 
-from evolve.report import (
-    ancestry,
-    fmt,
-    front_line,
-    generations,
-    layout,
-    markdown_table,
-    plot_hypervolume,
-    plot_lineage,
-    plot_pareto,
-    write_report,
-)
+from evolve.figures import ancestry, front_line, generations, layout
+from evolve.plots import plot_hypervolume, plot_lineage, plot_pareto
+from evolve.report import fmt, markdown_table, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -146,7 +137,7 @@ def test_write_report_empty_campaign(tmp_path):
 
 def test_the_front_lists_each_genome_once_at_its_latest_stage():
     """The reference on the front at isolated, cross and full is one row (full) that names the stages passed."""
-    from evolve.report import front_by_genome, genome_key
+    from evolve.figures import front_by_genome, genome_key
 
     ref = {"arch": "t"}
     front = [{"candidate": f"ref-{st}", "stage": st, "genomes": ref, "perf": 0.0} for st in ("isolated", "cross", "full")]
@@ -159,7 +150,7 @@ def test_the_front_lists_each_genome_once_at_its_latest_stage():
 def test_lineage_perf_is_the_table_stage_or_labelled_with_its_stage():
     from types import SimpleNamespace as NS
 
-    from evolve.report import lineage_nodes
+    from evolve.figures import lineage_nodes
 
     def row(stage, triple, perf_by_domain):
         return NS(cand=NS(stage=stage, triple=triple), perf_by_domain=perf_by_domain)

@@ -32,6 +32,7 @@ import numpy as np
 from evolve.ablation import stats
 from evolve.ablation.runs import AblationError, run_dirs
 from evolve.config import CONF_DIR
+from evolve.formatting import number
 
 TASK_DIR = CONF_DIR / "rediscover"
 
@@ -150,7 +151,7 @@ def run_targets(root: Path, progress: Callable[[str], None] = print) -> Path:
     from evolve.knowledge import KnowledgeBase
 
     root = Path(root)
-    kb = KnowledgeBase(root / "targets" / "knowledge.db", "targets")
+    kb = KnowledgeBase(root / "targets" / "knowledge.db", "targets").open()
     tasks: list[Any] = []
     executor_cfg, scale = None, None
     try:
@@ -369,13 +370,7 @@ def build(root: Path, confidence: float = 0.95, n_resamples: int = 2000) -> dict
 
 
 def _f(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "–"
-    if isinstance(x, float) and np.isinf(x):
-        return "not reached"
-    if isinstance(x, (int, np.integer)):
-        return str(x)
-    return f"{x:.{digits}g}"
+    return "not reached" if isinstance(x, float) and np.isinf(x) else number(x, digits, missing="–")
 
 
 def markdown(data: Mapping[str, Any], budget: Any = None) -> list[str]:

@@ -6,16 +6,16 @@ knowledge base (gallery.py); `python -m evolve.ablation report DIR` recomputes a
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from evolve.ablation import stats
 from evolve.ablation.runs import hv_summary, load_runs
+from evolve.formatting import number
+from evolve.plots import figure as _figure
 
 GRID_POINTS = 200  # resolution of the mean hypervolume curves
 
@@ -97,12 +97,6 @@ def write(root: Path, data: Mapping[str, Any], tracking_uri: str | None = None) 
 
 
 # ------------------------------------------------------------------------------- plots
-def _figure(w: float, h: float) -> Figure:
-    fig = Figure(figsize=(w, h), dpi=120)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_curves(data: Mapping[str, Any], path: Path) -> Path:
     """Mean hypervolume against evaluations per arm, with the 95% bootstrap band of the mean."""
     fig = _figure(7, 4.5)
@@ -142,12 +136,7 @@ def plot_finals(data: Mapping[str, Any], path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- Markdown
-def _f(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, (int, np.integer)):
-        return str(x)
-    return f"{x:.{digits}g}"
+_f = partial(number, missing="–")  # the engine's one number formatter, with this report's dash
 
 
 def markdown(data: Mapping[str, Any]) -> str:
@@ -256,7 +245,7 @@ def log_mlflow(root: Path, data: Mapping[str, Any], tracking_uri: str | None, re
                       params={"arms": ",".join(data["arms"]), "seeds": ",".join(map(str, data["seeds"])),
                               "domains": ",".join(data["domains"]), "scale": data["scale"],
                               "evaluation_budget": data["evaluation_budget"], "dir": data["dir"]},
-                      resume_run_id=resume_run_id)
+                      resume_run_id=resume_run_id).start()
     tracker.set_tags({"evolve.kind": "ablation", "evolve.recompute": data["recompute"]})
     metrics: dict[str, float] = {"target_hv": data["target_hv"]}
     for arm, a in data["arms"].items():

@@ -21,6 +21,7 @@ import numpy as np
 from domains.base import GenomeError, genome_id, genome_schema
 from evolve import selection
 from evolve.designers.context import DesignContext
+from evolve.formatting import number
 from evolve.designers.gp import GPDesigner, Proposal, Rejection
 from evolve.llm import LLMClient, LLMReply, LLMSettings
 
@@ -44,14 +45,10 @@ def _lines(items: Sequence[str], empty: str) -> str:
     return "\n".join(f"- {s}" for s in items) if items else f"- ({empty})"
 
 
-def _fmt(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def designer_messages(ctx: DesignContext, parents: Sequence[str]) -> list[dict[str, str]]:
-    top = [f"perf {_fmt(t['perf'])}: {t['text']}" for t in ctx.top]
+    top = [f"perf {number(t['perf'], missing='n/a')}: {t['text']}" for t in ctx.top]
     fails = [f"{f['status']} ({f['reason']}): {f['text']}" for f in ctx.failures]
-    hyps = [f"[{h['status']}] {h['statement']} (effect {_fmt(h['effect'])})" for h in ctx.hypotheses]
+    hyps = [f"[{h['status']}] {h['statement']} (effect {number(h['effect'], missing='n/a')})" for h in ctx.hypotheses]
     focus = ""
     if ctx.focus:
         focus = (f"Agenda: the {ctx.focus['domain']} domain has the largest share ({ctx.focus['share']:.2f}): "
