@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from domains.base import canonical_json, genome_id
+from domains.base import genome_id
 from evolve import identity, llm, stages, start_set
 from evolve.archive import Archive, ArchiveSettings
 from evolve.config import ConfigError
@@ -59,7 +59,7 @@ class Campaign:
                              for st, spec in stage_specs.items()}
         reference_triple = {n: _baseline_gid(d) for n, d in domains.items()}
         self.kb_path = self.run_dir / "knowledge.db"
-        kb = KnowledgeBase(self.kb_path, self.name)
+        kb = KnowledgeBase(self.kb_path, self.name).open()
         self._check_same_campaign(kb, list(domains), reference_triple)
         archive = Archive(kb, ArchiveSettings.from_config(cfg, reference_triple))
         tracker = self._tracker(kb)
@@ -107,8 +107,8 @@ class Campaign:
             return NullTracker()
         uri = tcfg.get("uri") or default_tracking_uri(self.root)
         who = (list(self.cfg["domains"]), self.cfg["scale"]["name"], int(self.cfg["seed"]), self.run_dir)
-        tracker = Tracker(uri, experiment=self.name, run_name=campaign_run_name(*who), params=_flatten(self.cfg),
-                          resume_run_id=kb.get_meta("mlflow_run_id"), tags=campaign_run_tags(*who))
+        tracker = Tracker(uri, experiment=self.name, run_name=campaign_run_name(*who), params=self.cfg,
+                          resume_run_id=kb.get_meta("mlflow_run_id"), tags=campaign_run_tags(*who)).start()
         kb.set_meta("mlflow_run_id", tracker.run_id)
         kb.set_meta("mlflow_tracking_uri", uri)
         return tracker
@@ -223,14 +223,3 @@ def _connect_llm(cfg: Mapping[str, Any], kb: KnowledgeBase, tracker: Tracker | N
         kb.set_meta("llm_mode", conn.settings.mode)
         tracker.set_tags({"llm.model": conn.client.model, "llm.mode": conn.settings.mode})
     return conn
-
-
-def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v if isinstance(v, (int, float, str, bool)) or v is None else canonical_json(v)
-    return out

@@ -130,9 +130,10 @@ def _dump(obj: Any) -> str:
 
 
 class KnowledgeBase:
-    """Open (or create) the knowledge base of `campaign` at `path`.
+    """The knowledge base of `campaign` at `path`. The constructor only stores where it is; `open()` (or `with`)
+    opens it, creating a fresh one, and `close()` closes it.
 
-    Refuses, with KnowledgeBaseError and without touching the file, anything that is
+    Opening refuses, with KnowledgeBaseError and without touching the file, anything that is
     not an evolve knowledge base of the same campaign. `read_only` opens an existing one
     for reading only (another run's, while that run may still be writing it).
     """
@@ -141,39 +142,67 @@ class KnowledgeBase:
         self.path = Path(path)
         self.campaign = campaign
         self.read_only = read_only
+        self._con: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise KnowledgeBaseError(f"{self.path} is not open: call open() (or use `with`) first")
+        return self._con
+
+    def open(self) -> "KnowledgeBase":
+        """Open (or create) the file and check it is this campaign's knowledge base; returns self."""
+        if self._con is not None:
+            return self
         fresh = not self.path.exists() or self.path.stat().st_size == 0
-        if read_only and fresh:
+        if self.read_only and fresh:
             raise FileNotFoundError(f"{self.path} does not exist (or is empty): nothing to read")
-        if not read_only:
+        if not self.read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = (sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0) if read_only else
-                        sqlite3.connect(self.path, isolation_level=None, timeout=30.0))
-            self._db.row_factory = sqlite3.Row
+            self._con = (sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0) if self.read_only else
+                         sqlite3.connect(self.path, isolation_level=None, timeout=30.0))
+            self._con.row_factory = sqlite3.Row
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
+            self._abandon()
             raise KnowledgeBaseError(f"{self.path} is not a readable SQLite knowledge base ({exc}); "
                                      "refusing to overwrite it — choose another run directory") from exc
-        if fresh and not tables:
-            self._create()
-        else:
-            self._verify(tables)
-        if read_only:
-            return
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            if fresh and not tables:
+                self._create()
+            else:
+                self._verify(tables)
+        except BaseException:
+            self._abandon()
+            raise
+        if not self.read_only:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        return self
+
+    def _abandon(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> "KnowledgeBase":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def existing(cls, path: str | Path, *, read_only: bool = False) -> "KnowledgeBase":
-        """Open a finished (or running) campaign's knowledge base, whichever campaign it belongs to."""
+        """Open a finished (or running) campaign's knowledge base, whichever campaign it belongs to (opened)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: is {path.parent} a run directory?")
         campaign = _peek(path, "SELECT value FROM meta WHERE key = 'campaign'", read_only=read_only)
         if not campaign:
             raise KnowledgeBaseError(f"{path} names no campaign; it is not an evolve knowledge base")
-        return cls(path, json.loads(campaign[0][0]), read_only=read_only)
+        return cls(path, json.loads(campaign[0][0]), read_only=read_only).open()
 
     # ----------------------------------------------------------------------------- setup
     def _create(self) -> None:
@@ -219,7 +248,8 @@ class KnowledgeBase:
             self._db.execute("COMMIT")
 
     def close(self) -> None:
-        self._db.close()
+        """Close the connection (again: nothing)."""
+        self._abandon()
 
     def integrity_errors(self) -> list[str]:
         """Cross-table invariants a resumed campaign relies on (used by tests and resume)."""

@@ -5,9 +5,10 @@ there is no global active-run state to leak across a long loop, a resume, or thr
 The knowledge base is the source of truth; MLflow is a view of it. So once the run is
 open, a logging call that fails (store locked, server down) is retried briefly and then
 dropped with a warning instead of killing an eight-hour campaign; misconfiguration
-(bad URI, unknown experiment store) still fails loudly in the constructor.
+(bad URI, unknown experiment store) still fails loudly in `start()`. The constructor only stores settings;
+`start()` (or `with Tracker(...) as tracker:`) connects and opens the parent run.
 
-    tracker = Tracker(default_tracking_uri(root), "arch-llm", "seed0", params=cfg_dict)
+    tracker = Tracker(default_tracking_uri(root), "arch-llm", "seed0", params=cfg_dict).start()
     tracker.log_cycle(3, {"hypervolume": 0.41, "best_perf/arch": 0.12})
     child = tracker.log_evaluation("cand-3f2a", params, metrics, tags, {"genome.txt": text})
     tracker.close("FINISHED")
@@ -21,6 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 from urllib.parse import unquote, urlparse
+
+from domains.base import canonical_json
+from evolve.config import flatten
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +94,18 @@ def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings (a Hydra config) -> dotted keys; leaves are kept as they are."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
-
-
 def param_items(params: Mapping[str, Any]) -> dict[str, str]:
-    """Flattened, key-cleaned, stringified and length-limited params."""
-    return {clean_key(k): truncate(str(v), MAX_PARAM_LENGTH) for k, v in flatten(params).items()}
+    """Flattened, key-cleaned, stringified (lists and empty mappings as canonical JSON) and length-limited params."""
+    return {clean_key(k): truncate(_param_text(v), MAX_PARAM_LENGTH) for k, v in flatten(params).items()}
+
+
+def _param_text(value: Any) -> str:
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return str(value)
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def finite_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -150,6 +151,8 @@ class Tracker:
                    run; if it no longer exists a new run is created (see `resumed`).
     tags:          tags of the parent run (e.g. `campaign_run_tags`), set on a resumed run too.
     artifact_root: where a new experiment stores artifacts (default: next to a sqlite db).
+
+    Nothing is contacted until `start()` (or entering `with`); `close()` ends the parent run.
     """
 
     def __init__(
@@ -162,30 +165,47 @@ class Tracker:
         artifact_root: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.run_name = run_name
+        self.params = dict(params)
+        self.resume_run_id = resume_run_id
+        self.artifact_root = artifact_root
+        self.tags = dict(tags or {})
+        self.failures = 0  # logging calls dropped after retries
+        self.resumed = False
+        self.run_id = ""
+        self.experiment_id = ""
+        self._client: Any = None
+
+    def start(self) -> "Tracker":
+        """Connect to the store, create (or re-open) the experiment and the parent run, log the params; returns
+        self. Again: nothing."""
+        if self._client is not None:
+            return self
         from mlflow import MlflowClient
 
         _quiet_store_logs()
-        db = _sqlite_path(tracking_uri)
+        db = _sqlite_path(self.tracking_uri)
         if db is not None:
             db.parent.mkdir(parents=True, exist_ok=True)
-        self.tracking_uri = tracking_uri
-        self.failures = 0  # logging calls dropped after retries
-        self._client = MlflowClient(tracking_uri=tracking_uri)
-        self.experiment_id = self._experiment(experiment, artifact_root or default_artifact_root(tracking_uri))
-        self.resumed = False
-        self.run_id = ""
-        if resume_run_id:
-            self.resumed = self._reopen(resume_run_id)
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        self._client = client
+        self.experiment_id = self._experiment(self.experiment,
+                                              self.artifact_root or default_artifact_root(self.tracking_uri))
+        if self.resume_run_id:
+            self.resumed = self._reopen(self.resume_run_id)
         run_tags = {"evolve.kind": "campaign", **{clean_key(k): truncate(str(v), MAX_TAG_LENGTH)
-                                                   for k, v in (tags or {}).items()}}
+                                                   for k, v in self.tags.items()}}
         if not self.resumed:
-            run = self._client.create_run(self.experiment_id, start_time=_now_ms(), run_name=run_name, tags=run_tags)
+            run = client.create_run(self.experiment_id, start_time=_now_ms(), run_name=self.run_name, tags=run_tags)
             self.run_id = run.info.run_id
         else:
-            self._client.update_run(self.run_id, name=run_name)  # a run named before names were descriptive
+            client.update_run(self.run_id, name=self.run_name)  # a run named before names were descriptive
             for key, value in run_tags.items():
-                self._client.set_tag(self.run_id, key, value)
-        self._log_params(self.run_id, params)
+                client.set_tag(self.run_id, key, value)
+        self._log_params(self.run_id, self.params)
+        return self
 
     # ---- setup ---------------------------------------------------------------------------
     def _experiment(self, name: str, artifact_root: str | None) -> str:
@@ -238,6 +258,8 @@ class Tracker:
     # ---- logging (never fatal) --------------------------------------------------------
     def _safe(self, what: str, call: Callable[[], T], default: T) -> T:
         """Run a logging call with a few retries; on persistent failure warn and go on."""
+        if self._client is None:
+            raise RuntimeError(f"Tracker for {self.experiment!r} not started: call start() (or use `with`) first")
         for attempt in range(RETRIES):
             try:
                 return call()
@@ -316,10 +338,12 @@ class Tracker:
         """End the parent run: "FINISHED", "FAILED" (crash) or "KILLED" (Ctrl-C)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if self._client is None:
+            return  # never started: no run to end
         self._safe("close", lambda: self._client.set_terminated(self.run_id, status=status), None)
 
     def __enter__(self) -> "Tracker":
-        return self
+        return self.start()
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is None:
@@ -340,6 +364,9 @@ class NullTracker:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def start(self) -> "NullTracker":
+        return self
 
     def log_cycle(self, step: int, metrics: Mapping[str, float]) -> None:
         pass

@@ -127,6 +127,6 @@ def test_llm_arms_run_against_a_scripted_server(tmp_path, monkeypatch):
     assert list(data["arms"]) == ["full", "no_analysis"] and not data["skipped_arms"]
     for arm in data["arms"].values():
         assert arm["llm_mode"] == "vllm" and arm["llm_valid_response_rate"] is not None
-    hyps = {r["arm"]: KnowledgeBase(Path(r["run_dir"]) / "knowledge.db", "ablation").hypotheses() for r in data["runs"]}
+    hyps = {r["arm"]: KnowledgeBase(Path(r["run_dir"]) / "knowledge.db", "ablation").open().hypotheses() for r in data["runs"]}
     assert hyps["no_analysis"] == []
     assert "| full | llm+gp | vllm |" in (root / "ablation.md").read_text()

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _kb(run: Path, cfg: dict) -> KnowledgeBase:
-    return KnowledgeBase(run / "knowledge.db", cfg["campaign"]["name"])
+    return KnowledgeBase(run / "knowledge.db", cfg["campaign"]["name"]).open()
 
 
 def test_random_designer_samples_under_the_gp_rules():

@@ -20,7 +20,7 @@ NOT_FIGURES = {"wall_seconds", "device_seconds", "kb_path", "report", "mlflow_tr
 def figures(run: Path, campaign: str) -> dict:
     """What a seed decides: candidates (cycle 0 in full), promotions, hypotheses, curves and the summary."""
     summary = json.loads((run / "summary.json").read_text())
-    kb = KnowledgeBase(run / "knowledge.db", campaign)
+    kb = KnowledgeBase(run / "knowledge.db", campaign).open()
     try:
         return {"cycle0": sorted([c.id, c.stage, c.triple, c.focus, c.status] for c in kb.candidates(cycle=0)),
                 "candidates": sorted([c.id, c.stage, c.cycle, c.status, c.promoted] for c in kb.candidates()),

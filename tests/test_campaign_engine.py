@@ -27,7 +27,7 @@ def test_campaign_uses_every_stage_and_records_failures(tmp_path, numeric_cfg):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["evaluations_total"] == summary["evaluations_total"]
     assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
     assert summary["failed"] == 3
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     reasons = " | ".join(c.reason for c in kb.candidates(status="failed"))
     assert "non-finite loss at step 3" in reasons
     assert "timeout" in reasons and "crash" in reasons
@@ -63,11 +63,11 @@ def test_foreign_or_corrupt_knowledge_base_is_refused_untouched(tmp_path):
     for path in (foreign, junk):
         before = path.read_bytes()
         with pytest.raises(KnowledgeBaseError):
-            KnowledgeBase(path, "evolve")
+            KnowledgeBase(path, "evolve").open()
         assert path.read_bytes() == before
-    KnowledgeBase(tmp_path / "mine.db", "one").close()
+    KnowledgeBase(tmp_path / "mine.db", "one").open().close()
     with pytest.raises(KnowledgeBaseError, match="belongs to campaign 'one'"):
-        KnowledgeBase(tmp_path / "mine.db", "two")
+        KnowledgeBase(tmp_path / "mine.db", "two").open()
 
 
 def _promoted(kb: KnowledgeBase, stage: str) -> int:
@@ -87,8 +87,8 @@ def test_stage_budgets_promote_fewer_triples_when_several_domains_score_each(tmp
                                "plugin": "tests.hostile_domain:SecondNumericDomain"}
     Campaign(one, tmp_path / "one", ROOT).run()
     summary = Campaign(two, tmp_path / "two", ROOT).run()
-    kb_one = KnowledgeBase(tmp_path / "one" / "knowledge.db", one["campaign"]["name"])
-    kb_two = KnowledgeBase(tmp_path / "two" / "knowledge.db", two["campaign"]["name"])
+    kb_one = KnowledgeBase(tmp_path / "one" / "knowledge.db", one["campaign"]["name"]).open()
+    kb_two = KnowledgeBase(tmp_path / "two" / "knowledge.db", two["campaign"]["name"]).open()
     # one domain (p_pass 1 would promote everything): cycle 0 has 2 fresh genomes, cycle 1 has 5, of which
     # 4 fit (1 seed each) -> 6 into cross; 2 per cycle into full (2 seeds each)
     assert (_promoted(kb_one, "cross"), _promoted(kb_one, "full")) == (6, 4)

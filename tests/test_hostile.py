@@ -97,7 +97,7 @@ def test_campaign_records_each_hostile_genome_as_failed_and_goes_on(tmp_path, nu
     cfg = numeric_cfg(["campaign.cycles=1", "campaign.initial_samples=1"], hostile=kinds)
     cfg["executor"].update(time_limit_s=120.0, cpu_time_limit_s=60.0, memory_limit_mb=LIMITS.memory_mb)
     summary = Campaign(cfg, tmp_path / "run", ROOT).run()
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     failed = {c.triple["numeric"]: c for c in kb.candidates(status="failed")}
     by_kind = {}
     for kind in kinds:

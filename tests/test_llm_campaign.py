@@ -46,7 +46,7 @@ def test_adversarial_server_never_crashes_a_campaign(tmp_path, numeric_cfg):
     assert summary["cycles_done"] == 2 and summary["designer"] == "llm"
     assert LLM_KEYS <= set(summary["llm"]) and summary["llm"]["calls"] == n_requests > 0
     assert summary["llm"]["ok"] < summary["llm"]["calls"]
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve").open()
     outcomes = {c["outcome"] for c in kb.llm_calls()}
     assert {"ok", "invalid_json", "http_error"} <= outcomes
     assert kb.integrity_errors() == []
@@ -70,7 +70,7 @@ def test_engineer_repairs_a_refused_proposal(tmp_path, numeric_cfg):
         summary = Campaign(cfg, tmp_path / "run", ROOT).run()
         engineer_prompt = server.requests[1]["messages"][-1]["content"]
     assert "minItems" in engineer_prompt or "too short" in engineer_prompt
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve").open()
     (made,) = [g for g in kb.genomes() if g["provenance"].get("designer") == "llm"]
     assert made["json"] == good["genome"] and made["origin"] == "llm+repair"
     assert made["provenance"]["repairs"] == 2 and made["provenance"]["motivation"] == "fixed"
@@ -100,7 +100,7 @@ def test_llm_analyst_hypotheses_are_tested_by_evidence(tmp_path, numeric_cfg):
     with ScriptedLLM(default=eager_analyst(3)) as server:
         cfg["llm"]["base_url"] = server.base_url
         Campaign(cfg, tmp_path / "run", ROOT).run()
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve").open()
     llm_hyps = [h for h in kb.hypotheses() if h["source"] == "llm"]
     assert llm_hyps and all(h["evidence"]["proposed_by"] == "llm analyst" for h in llm_hyps)
     tested = [h for h in llm_hyps if h["created_cycle"] < 2]
@@ -116,7 +116,7 @@ def test_replay_reruns_a_campaign_exactly_without_a_server(tmp_path, numeric_cfg
         first = Campaign(llm_cfg(numeric_cfg, server.base_url), tmp_path / "a", ROOT).run()
     cfg = llm_cfg(numeric_cfg, None, mode="replay", replay_from=str(tmp_path / "a"))
     again = Campaign(cfg, tmp_path / "b", ROOT).run()
-    a, b = (KnowledgeBase(tmp_path / d / "knowledge.db", "evolve") for d in "ab")
+    a, b = (KnowledgeBase(tmp_path / d / "knowledge.db", "evolve").open() for d in "ab")
     assert [g["id"] for g in a.genomes()] == [g["id"] for g in b.genomes()]
     assert [(c["role"], c["outcome"], c["response"]) for c in a.llm_calls()] == \
            [(c["role"], c["outcome"], c["response"]) for c in b.llm_calls()]
@@ -142,7 +142,7 @@ def test_engineer_repairs_a_failed_evaluation_once(tmp_path, numeric_cfg):
         Campaign(cfg, tmp_path / "run", ROOT).run()
         asks = [r for r in server.requests if "evaluation failed" in r["messages"][-1]["content"]]
     assert len(asks) == 1 and "non-finite loss at step 3" in asks[0]["messages"][-1]["content"]
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve").open()
     bad = next(g for g in kb.genomes() if g["json"] == failing["genome"])
     (rep,) = [g for g in kb.genomes() if g["provenance"].get("repair_of")]
     assert rep["json"] == fixed["genome"] and rep["parents"] == [bad["id"]] and rep["cycle"] == 1

@@ -21,7 +21,7 @@ def _client(server: ScriptedLLM, kb: KnowledgeBase, **kw) -> LLMClient:
 
 @pytest.fixture
 def kb(tmp_path):
-    k = KnowledgeBase(tmp_path / "knowledge.db", "t")
+    k = KnowledgeBase(tmp_path / "knowledge.db", "t").open()
     yield k
     k.close()
 
@@ -96,7 +96,7 @@ def test_replay_answers_in_order_per_role_and_cycle(tmp_path, kb):
         live = _client(server, kb, retries=1)
         live.cycle = 0
         first = [live.chat("designer", [{"role": "user", "content": str(i)}], SCHEMA) for i in range(3)]
-    other = KnowledgeBase(tmp_path / "replay.db", "t")
+    other = KnowledgeBase(tmp_path / "replay.db", "t").open()
     replay = LLMClient(LLMSettings(mode="replay", replay_from=str(tmp_path / "knowledge.db"), backoff_s=0.0),
                        ReplayTransport(tmp_path / "knowledge.db"), other.record_llm_call)
     replay.cycle = 0

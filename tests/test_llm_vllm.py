@@ -80,7 +80,7 @@ def test_each_domains_schema_decodes_into_genomes(vllm_server, tmp_path):
     from domains.rl import RLDomain
 
     base_url, _ = vllm_server
-    kb = KnowledgeBase(tmp_path / "k.db", "t")
+    kb = KnowledgeBase(tmp_path / "k.db", "t").open()
     settings = LLMSettings(mode="vllm", base_url=base_url, max_tokens=1500, timeout_s=120.0, temperature=1.0)
     client = LLMClient(settings, OpenAITransport(settings), kb.record_llm_call)
     for domain in (ArchDomain({}), RLDomain({}), DataDomain({})):
@@ -112,7 +112,7 @@ def test_two_cycle_campaign_with_real_vllm(vllm_server, tmp_path, numeric_cfg):
     assert llm["model"] == "tiny-random-llama" and llm["mode"] == "vllm"
     assert llm["calls"] == _posts(log) - posts_before  # every request the server saw is logged
     assert llm["valid_proposals"] >= 4 and llm["prompt_tokens"] > 0 and llm["completion_tokens"] > 0
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve")
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", "evolve").open()
     made = [g for g in kb.genomes() if g["provenance"].get("designer") == "llm"]
     evaluated = {e.candidate for e in kb.evaluations() if e.status == "ok"}
     llm_cands = [c for c in kb.candidates(stage="isolated") if c.triple["numeric"] in {g["id"] for g in made}]

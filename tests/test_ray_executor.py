@@ -69,7 +69,7 @@ def test_tiny_campaign_on_ray(tmp_path, numeric_cfg):
         assert not ray.is_initialized()  # the campaign's executor started this cluster, so it stopped it
     assert all(summary["evaluations_by_stage"][s] >= 1 for s in ("isolated", "cross", "full"))
     assert summary["failed"] == 3 and summary["complete"]
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     reasons = " | ".join(c.reason for c in kb.candidates(status="failed"))
     assert "non-finite loss at step 3" in reasons
     assert "timeout: timed out after 60.0 s" in reasons

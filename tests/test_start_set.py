@@ -72,7 +72,7 @@ def test_the_seed_archive_lacks_withheld_designs(tmp_path, numeric_cfg):
     cfg = numeric_cfg(["campaign.cycles=1"], hostile=False, points=POINTS)
     cfg["campaign"]["start_set"] = {"numeric": {"withhold": ["good", "centre"], "reference": "fair"}}
     Campaign(cfg, tmp_path / "run", ROOT).run()
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     origins = {g["origin"] for g in kb.genomes("numeric")}
     assert {o for o in origins if o.startswith("baseline:")} == {"baseline:fair"}
     xs = {tuple(g["json"]) for g in kb.genomes("numeric")}

@@ -116,7 +116,7 @@ def test_cli_exports_a_run_directory_incumbent_at_the_run_scale(tmp_path):
     g = text.parse(BASELINE_TEXT["transformer"])
     gid = "abc123def4567890"
     run = tmp_path / "run"
-    kb = KnowledgeBase(run / "knowledge.db", "evolve")
+    kb = KnowledgeBase(run / "knowledge.db", "evolve").open()
     raw = {"plugin": "arch", "scales": {"tiny": {"d_model": 32, "n_layers": 1, "chunk": 16, "max_params": 400000,
                                                  "lm": {"seq_len": 48}}}}
     kb.set_meta("config", {"domains": {"arch": raw}, "scale": {"name": "tiny", "device": "cpu"}})

@@ -56,7 +56,7 @@ def store(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("project")
     uri = default_tracking_uri(root)
-    Tracker(uri, "warmup", "warmup", {}).close()  # creates the schema once
+    Tracker(uri, "warmup", "warmup", {}).start().close()  # creates the schema once
     return root, uri, MlflowClient(tracking_uri=uri)
 
 
@@ -64,7 +64,7 @@ def store(tmp_path_factory):
 def test_parent_run_cycles_children_and_artifacts(store, tmp_path):
     root, uri, client = store
     params = {"campaign": {"name": "c1", "cycles": 5}, "notes": "n" * 7000}
-    tracker = Tracker(uri, "campaign-one", "seed0", params)
+    tracker = Tracker(uri, "campaign-one", "seed0", params).start()
     assert Path(root, "mlflow", "mlflow.db").exists()
 
     for step in range(3):
@@ -109,12 +109,12 @@ def test_parent_run_cycles_children_and_artifacts(store, tmp_path):
 @pytest.mark.slow
 def test_resume_keeps_one_run(store):
     _, uri, client = store
-    first = Tracker(uri, "campaign-resume", "seed0", {"cycles": 5, "lr": 0.1})
+    first = Tracker(uri, "campaign-resume", "seed0", {"cycles": 5, "lr": 0.1}).start()
     first.log_cycle(0, {"hypervolume": 0.1})
     first.close("KILLED")
 
     second = Tracker(uri, "campaign-resume", "seed0", {"cycles": 8, "lr": 0.1, "extra": 1},
-                     resume_run_id=first.run_id)
+                     resume_run_id=first.run_id).start()
     assert second.resumed and second.run_id == first.run_id
     assert client.get_run(first.run_id).info.status == "RUNNING"
     second.log_cycle(1, {"hypervolume": 0.3})
@@ -132,7 +132,7 @@ def test_resume_keeps_one_run(store):
 @pytest.mark.slow
 def test_resume_of_missing_run_starts_a_new_one(store):
     _, uri, client = store
-    tracker = Tracker(uri, "campaign-missing", "seed0", {}, resume_run_id="0" * 32)
+    tracker = Tracker(uri, "campaign-missing", "seed0", {}, resume_run_id="0" * 32).start()
     assert not tracker.resumed and tracker.run_id != "0" * 32
     assert client.get_run(tracker.run_id).info.status == "RUNNING"
     tracker.close()
@@ -141,7 +141,7 @@ def test_resume_of_missing_run_starts_a_new_one(store):
 @pytest.mark.slow
 def test_logging_failures_are_not_fatal(store, caplog):
     _, uri, client = store
-    tracker = Tracker(uri, "campaign-broken", "seed0", {})
+    tracker = Tracker(uri, "campaign-broken", "seed0", {}).start()
     client.delete_run(tracker.run_id)  # logging to a deleted run fails inside MLflow
     with caplog.at_level(logging.WARNING, logger="evolve.tracking"):
         tracker.log_cycle(0, {"hypervolume": 1.0})
@@ -179,17 +179,17 @@ def test_experiments_are_marked_for_model_training_and_parent_runs_named_and_tag
     _, uri, client = store
     old = client.create_experiment("campaign-untagged")  # made by an older evolve: gets the tag on first use
     tags = campaign_run_tags(["arch"], "tiny", 0, tmp_path / "run")
-    first = Tracker(uri, "campaign-untagged", "run", {}, tags=tags)
+    first = Tracker(uri, "campaign-untagged", "run", {}, tags=tags).start()
     assert first.experiment_id == old
     assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     first.close("KILLED")
     resumed = Tracker(uri, "campaign-untagged", campaign_run_name(["arch"], "tiny", 0, tmp_path / "run"), {},
-                      resume_run_id=first.run_id, tags=tags)
+                      resume_run_id=first.run_id, tags=tags).start()
     resumed.close()
     run = client.get_run(first.run_id)
     assert run.info.run_name == "arch tiny seed0 · run"  # renamed on resume
     assert run.data.tags["evolve.domains"] == "arch" and run.data.tags["evolve.seed"] == "0"
-    fresh = Tracker(uri, "campaign-new", "x", {})
+    fresh = Tracker(uri, "campaign-new", "x", {}).start()
     assert client.get_experiment(fresh.experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     fresh.close()
 
@@ -199,7 +199,7 @@ def test_the_ui_addresses_of_each_experiment_are_printed(store, capsys):
     from evolve.tracking import main
 
     _, uri, client = store
-    Tracker(uri, "campaign-listed", "x", {}).close()
+    Tracker(uri, "campaign-listed", "x", {}).start().close()
     assert main([uri]) == 0
     eid = client.get_experiment_by_name("campaign-listed").experiment_id
     assert f"campaign-listed: {ui_url(eid)}" in capsys.readouterr().out.splitlines()

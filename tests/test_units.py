@@ -18,7 +18,7 @@ def _campaign(tmp_path: Path, numeric_cfg, scale: float) -> tuple[list, list, li
     cfg["analysis"]["coupling_pairs"] = [["numeric", "numeric2"]]
     run = tmp_path / f"scale{scale:g}"
     summary = Campaign(cfg, run, ROOT).run()
-    kb = KnowledgeBase(run / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(run / "knowledge.db", cfg["campaign"]["name"]).open()
     promoted = sorted((c.stage, c.id) for c in kb.candidates() if c.promoted)
     front = sorted(f["candidate"] for f in summary["pareto_front"])
     agenda = [(a["cycle"], a["domain"], a["share"]) for a in kb.agenda()]

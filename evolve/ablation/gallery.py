@@ -99,7 +99,7 @@ def run_gallery(root: Path, top: int = 2, n_seeds: int = 3, seed_base: int = 1_0
     domains = {n: build_domain(n, c) for n, c in cfgs.items()}
     names = list(cfgs)
     seeds = [seed_base + i for i in range(n_seeds)]
-    kb = KnowledgeBase(root / "gallery" / "knowledge.db", "gallery")
+    kb = KnowledgeBase(root / "gallery" / "knowledge.db", "gallery").open()
     try:
         identity = {"domains": names, "scale": runs[0]["scale"], "seeds": seeds}
         stored = kb.get_meta("identity")

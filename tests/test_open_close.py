@@ -1,0 +1,45 @@
+"""Constructors store settings; the knowledge base opens and the tracker connects only in open()/start() or
+`with` (nothing is created before, and using either unopened is a clear error)."""
+from __future__ import annotations
+
+import pytest
+
+from evolve.knowledge import KnowledgeBase, KnowledgeBaseError
+from evolve.tracking import Tracker, default_tracking_uri
+
+
+def test_a_knowledge_base_is_created_only_when_opened(tmp_path):
+    path = tmp_path / "run" / "knowledge.db"
+    kb = KnowledgeBase(path, "c")
+    assert not path.parent.exists()
+    with pytest.raises(KnowledgeBaseError, match="not open: call open"):
+        kb.get_meta("campaign")
+    with kb:
+        assert path.is_file() and kb.get_meta("campaign") == "c"
+    with pytest.raises(KnowledgeBaseError, match="not open"):
+        kb.get_meta("campaign")  # closed on leaving `with`
+    assert KnowledgeBase.existing(path).get_meta("campaign") == "c"  # `existing` hands back an opened one
+
+
+def test_a_refused_file_is_left_closed_and_untouched(tmp_path):
+    path = tmp_path / "knowledge.db"
+    path.write_bytes(b"not a database at all" * 100)
+    kb = KnowledgeBase(path, "c")
+    with pytest.raises(KnowledgeBaseError):
+        kb.open()
+    assert path.read_bytes() == b"not a database at all" * 100
+    with pytest.raises(KnowledgeBaseError, match="not open"):
+        kb.get_meta("campaign")
+
+
+@pytest.mark.slow  # a fresh MLflow store migrates its schema (seconds)
+def test_a_tracker_contacts_its_store_only_when_started(tmp_path):
+    uri = default_tracking_uri(tmp_path)
+    tracker = Tracker(uri, "exp", "run", {"a": {"b": [1, 2]}})
+    assert not (tmp_path / "mlflow").exists() and tracker.run_id == ""
+    with pytest.raises(RuntimeError, match="not started: call start"):
+        tracker.log_cycle(0, {"x": 1.0})
+    tracker.close()  # never started: nothing to end
+    with tracker:
+        assert tracker.run_id and (tmp_path / "mlflow").exists()
+        assert tracker._client.get_run(tracker.run_id).data.params == {"a.b": "[1,2]"}
