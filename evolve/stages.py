@@ -107,6 +107,56 @@ def choose_promotions(F: np.ndarray, eligible: Sequence[bool], n: int,
     return [int(i) for i in order if eligible[i]][:n]
 
 
+def share_tiebreak(perf: Sequence[float], group: Sequence[str], taken: Mapping[str, int]) -> np.ndarray:
+    """Tie-break among Pareto-equivalent rows (a front's extremes all have infinite crowding): first the
+    rows that improve on the reference (perf > 0), then those of the group (domain) promoted least so
+    far, then the better perf. Without the middle key a domain whose gains in the declared unit run a
+    little higher takes every slot when a stage promotes fewer candidates than there are domains."""
+    perf = np.asarray(perf, float)
+    counts = np.array([int(taken.get(g, 0)) for g in group], float)
+    order = np.lexsort((-perf, counts, perf <= 0.0))
+    rank = np.empty(len(perf), float)
+    rank[order] = np.arange(len(perf))
+    return rank
+
+
+def choose_shared_promotions(F: np.ndarray, eligible: Sequence[bool], n: int, perf: Sequence[float],
+                             group: Sequence[str], taken: Mapping[str, int] | None = None) -> list[int]:
+    """`choose_promotions` one slot at a time, the tie-break (`share_tiebreak`) seeing the slots already
+    given: `taken` counts each group's earlier promotions from this stage."""
+    taken = dict(taken or {})
+    chosen: list[int] = []
+    for _ in range(max(0, n)):
+        still = [bool(e) and i not in chosen for i, e in enumerate(eligible)]
+        pick = choose_promotions(F, still, 1, tiebreak=share_tiebreak(perf, group, taken))
+        if not pick:
+            break
+        chosen.append(pick[0])
+        taken[group[pick[0]]] = taken.get(group[pick[0]], 0) + 1
+    return chosen
+
+
+def coupled_pools(focus: str, top: Mapping[str, Sequence[str]], challengers: Mapping[str, Sequence[str]],
+                  reference: Mapping[str, str], pairs: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """The cross stage's partner pools when coupling is measured: in every domain coupled with `focus`
+    (a pair of `pairs` holding both), the top genomes without the reference genome, unless nothing
+    else was measured there (`challengers`: that domain's best non-reference genomes). The 2x2
+    factorial of a pair needs a triple that differs from the reference in both of its domains; with
+    the plain top-k pools a tiny run's partners are still the references (the reference genome is
+    measured at every stage, so it ranks first until a challenger beats it at the full stage), and
+    no coupling is ever measured. Other domains keep their top-k pools."""
+    pools = {d: list(v) for d, v in top.items()}
+    coupled = {d for p in pairs if focus in p for d in p if d != focus}
+    for d in coupled:
+        others = [g for g in pools.get(d, []) if g != reference.get(d)]
+        k = max(1, len(pools.get(d, [])))
+        if len(others) < k:
+            others += [g for g in challengers.get(d, []) if g != reference.get(d) and g not in others]
+        if others:
+            pools[d] = others[:k]
+    return pools
+
+
 def cross_triples(triple: Mapping[str, str], focus: str, top: Mapping[str, Sequence[str]],
                   limit: int) -> list[dict[str, str]]:
     """Combine the focus domain's genome with the top-k genomes of every other domain."""

@@ -59,3 +59,38 @@ def test_promotion_objectives_are_per_domain_and_ties_go_to_the_better_pooled_pe
     assert F.tolist() == [[-1.0, 0.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [-0.2, -0.2, 1.0, 0.0]]
     # all three are non-dominated with infinite crowding; the pooled perf decides, not the row order
     assert stages.choose_promotions(F, [True] * 3, 1, tiebreak=-np.array([0.5, 0.6, 0.2])) == [1]
+
+
+def test_promotion_slots_go_round_the_domains_that_improve():
+    # the issue's +domain=all run: one slot a cycle, data's best gain a little above arch's in the declared
+    # unit, both Pareto extremes; a novel arch row that is far worse than the reference is an extreme too
+    perf_by = [{"data": 1.42}, {"arch": 1.27}, {"rl": 0.30}, {"arch": -38.9}, {"data": 1.35}]
+    F = stages.promotion_objectives(perf_by, ["arch", "rl", "data"], np.array([0.3, 0.9, 0.6, 0.8, 0.5]),
+                                    np.array([6.0, 16.0, 9.0, 22.0, 7.0]))
+    perf = [sum(p.values()) for p in perf_by]
+    group = ["data", "arch", "rl", "arch", "data"]
+    assert stages.choose_shared_promotions(F, [True] * 5, 1, perf, group) == [0]  # first slot: the best gain
+    # data already took a slot: the next goes to arch's improvement, never to the worse-than-reference extreme
+    assert stages.choose_shared_promotions(F, [False, True, True, True, True], 1, perf, group, {"data": 1}) == [1]
+    # several slots at once: one per improving domain before any domain gets a second
+    assert stages.choose_shared_promotions(F, [True] * 5, 3, perf, group) == [0, 1, 2]
+    # a single domain (every row one group) keeps the plain order: better perf first
+    assert stages.choose_shared_promotions(F, [True] * 5, 2, perf, ["x"] * 5) == \
+        stages.choose_promotions(F, [True] * 5, 2, tiebreak=-np.array(perf))
+
+
+def test_coupled_pools_give_the_focus_a_non_reference_partner_in_each_coupled_domain():
+    ref = {"arch": "a0", "rl": "r0", "data": "d0"}
+    top = {"arch": ["a0"], "rl": ["r0"], "data": ["d0"]}  # the references rank first: measured at every stage
+    challengers = {"arch": ["a3"], "rl": ["r2"], "data": []}
+    pairs = [("arch", "data"), ("arch", "rl")]
+    # data is coupled with arch only: arch gets its best challenger, rl keeps the reference
+    assert stages.coupled_pools("data", top, challengers, ref, pairs) == {"arch": ["a3"], "rl": ["r0"], "data": ["d0"]}
+    # arch is coupled with both; data has no challenger measured yet, so its reference stays
+    assert stages.coupled_pools("arch", top, challengers, ref, pairs) == {"arch": ["a0"], "rl": ["r2"], "data": ["d0"]}
+    # a challenger already on top is kept; no pairs, no change
+    assert stages.coupled_pools("rl", {**top, "arch": ["a5"]}, challengers, ref, pairs)["arch"] == ["a5"]
+    assert stages.coupled_pools("data", top, challengers, ref, []) == top
+    triple = stages.cross_triples({"arch": "a0", "rl": "r0", "data": "d7"}, "data",
+                                  stages.coupled_pools("data", top, challengers, ref, pairs), limit=1)
+    assert triple == [{"arch": "a3", "rl": "r0", "data": "d7"}]
