@@ -24,7 +24,7 @@ def test_one_triple_a_cycle_still_measures_coupling_and_fidelity_in_both_domains
     cfg["campaign"]["start_set"] = {"numeric2": {"reference": "optimum"}}
     cfg["analysis"]["coupling_pairs"] = [["numeric", "numeric2"]]
     summary = Campaign(cfg, tmp_path / "run", ROOT).run()
-    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"])
+    kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     reference = kb.get_meta("reference_triple")
     cross = [c for c in kb.candidates(stage="cross") if c.focus == "all" and c.triple != reference]
     promoted = [c for c in kb.candidates(stage="isolated") if c.promoted]
