@@ -73,7 +73,7 @@ def test_parse_accepts_defaults_and_whitespace():
     ("rms > attention(heads=4)", "unknown mixer"),
     ("rms > attn(heads=4, colour=red)", "no field 'colour'"),
     ("batch > attn(heads=4)", "norm must be one of"),
-    ("rms > gla(decay=none)", "unknown op 'none'"),
+    ("rms > gla(decay=none)", "unknown input 'none'"),
     ("rms > par(attn(heads=4))", "at least 2 branches"),
     ("rms > par(attn(), par(conv(), conv()))", "non-parallel"),
     ("rms > attn() | depth=3", "unknown global gene"),

@@ -61,8 +61,8 @@ def test_every_expression_op_has_the_same_values_in_torch():
     assert set(torch_export.unary_ops()) == set(ex.UNARY_OPS)
     assert set(torch_export.binary_ops()) == set(ex.BINARY_OPS)
     x = np.linspace(-6, 6, 101, dtype=np.float32)
-    trees = [ex.unary(op) for op in ex.UNARY_OPS] + [ex.Binary(op, ex.unary("tanh"), ex.Const(0.5)) for op in ex.BINARY_OPS]
-    trees += [ex.unary("exp", ex.Const(-1.0))]  # a constant leaf
+    trees = [ex.unary(op) for op in ex.UNARY_OPS] + [ex.binary(op, ex.unary("tanh"), ex.const(0.5)) for op in ex.BINARY_OPS]
+    trees += [ex.unary("exp", ex.const(-1.0))]  # a constant leaf
     for e in trees:
         want = np.asarray(ex.compile_expr(e)(jnp.asarray(x)))
         got = torch_export.compile_expr(e)(torch.from_numpy(x)).numpy()

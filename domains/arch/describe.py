@@ -158,4 +158,4 @@ _POSITIVE_OPS = {"elu1", "exp", "sigmoid", "softplus", "square", "abs", "relu", 
 
 def _positive(e: ex.Expr) -> bool:
     """A cheap syntactic test: the root op always returns values >= 0."""
-    return isinstance(e, ex.Unary) and e.op in _POSITIVE_OPS
+    return len(e.args) == 1 and e.op in _POSITIVE_OPS

@@ -1,28 +1,27 @@
-"""A small typed expression language over one variable `x`.
+"""The arch domain's expression language: element-wise functions of one variable `x`, on `domains.expr_tree`.
 
-Feature maps, gates, activations and decays are written in it so that an LLM
-(or a GP operator) can compose new element-wise operations without any free
-code ever being executed: a tree is only ever *walked*, against a whitelist of
-operators, to build a `jnp` callable. The module itself is pure Python; `jax`
-is imported lazily by `compile_expr` so that the driver never needs it.
+Feature maps, gates, activations and decays are written in it so that an LLM (or a GP operator) can compose
+new element-wise operations without any free code ever being executed: a tree is only ever *walked*, against
+a whitelist of operators, to build a `jnp` callable. The module itself is pure Python; `jax` is imported
+lazily by `compile_expr` so that the driver never needs it.
 
-Text form: `x`, a constant (`0.5`), `op(e)` for a unary op, `op(e, e)` for a
-binary op — e.g. `mul(sigmoid(x), x)`. JSON form: every node is
+Text form: `x`, a constant (`0.5`), `op(e)` for a unary op, `op(e, e)` for a binary op — e.g.
+`mul(sigmoid(x), x)`. JSON form (what genome ids hash): every node is
 `{"type": "var"|"const"|"unary"|"binary", ...fields}`.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 import numpy as np
 
 from domains.base import GenomeError
+from domains.expr_tree import (  # noqa: F401  (the structure helpers are part of this module's API)
+    CONST, REAL, Language, Node, Op, Parser, compile_tree, depth, histogram as op_histogram, nodes, replace_at,
+    size, to_text,
+)
 
 # --- the whitelist ---------------------------------------------------------------------------
-# Each op maps to a function of the `jnp` namespace-like object `j` and `jax.nn` as `nn`,
-# resolved lazily so this table stays importable without JAX.
 UNARY_OPS: tuple[str, ...] = (
     "identity", "relu", "elu1", "elu", "exp", "sigmoid", "silu", "gelu", "softplus",
     "tanh", "square", "abs", "neg", "relu2", "sin", "cos", "logsigmoid",
@@ -32,103 +31,46 @@ BINARY_OPS: tuple[str, ...] = ("add", "sub", "mul", "max", "min")
 CONSTANTS: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0)
 
 
-@dataclass(frozen=True)
-class Var:
-    """The input `x`."""
+def _constant(v: float) -> float:
+    if v not in CONSTANTS:
+        raise GenomeError(f"constant {v!r} not in {CONSTANTS}")
+    return float(v)
 
 
-@dataclass(frozen=True)
-class Const:
-    value: float
+ARCH = Language({**{op: Op(op, (REAL,), REAL) for op in UNARY_OPS},
+                 **{op: Op(op, (REAL, REAL), REAL) for op in BINARY_OPS}}, ("x",), CONSTANTS, _constant)
+parse = ARCH.parse
+Expr = Node
+X = Node("x")
 
 
-@dataclass(frozen=True)
-class Unary:
-    op: str
-    arg: "Expr"
+def unary(op: str, arg: Expr = X) -> Expr:
+    return Node(op, (arg,))
 
 
-@dataclass(frozen=True)
-class Binary:
-    op: str
-    left: "Expr"
-    right: "Expr"
+def binary(op: str, left: Expr, right: Expr) -> Expr:
+    return Node(op, (left, right))
 
 
-Expr = Union[Var, Const, Unary, Binary]
-X = Var()
+def const(value: float) -> Expr:
+    return Node(CONST, (), float(value))
 
 
-def unary(op: str, arg: Expr = X) -> Unary:
-    return Unary(op, arg)
+def parser(text: str) -> Parser:
+    """A cursor over `text` that reads expressions of this language (for the genome's text form)."""
+    return Parser(text, ARCH)
 
 
-# --- structure -------------------------------------------------------------------------------
-def children(e: Expr) -> tuple[Expr, ...]:
-    if isinstance(e, Unary):
-        return (e.arg,)
-    if isinstance(e, Binary):
-        return (e.left, e.right)
-    return ()
-
-
-def depth(e: Expr) -> int:
-    """Leaves have depth 1."""
-    return 1 + max((depth(c) for c in children(e)), default=0)
-
-
-def size(e: Expr) -> int:
-    return 1 + sum(size(c) for c in children(e))
-
-
-def nodes(e: Expr) -> list[Expr]:
-    """Pre-order list of all subtrees (index 0 is `e` itself)."""
-    out = [e]
-    for c in children(e):
-        out.extend(nodes(c))
-    return out
-
-
-def replace_at(e: Expr, index: int, new: Expr) -> Expr:
-    """Return `e` with its `index`-th pre-order subtree replaced by `new`."""
-    if index == 0:
-        return new
-    index -= 1
-    if isinstance(e, Unary):
-        return Unary(e.op, replace_at(e.arg, index, new))
-    if isinstance(e, Binary):
-        n_left = size(e.left)
-        if index < n_left:
-            return Binary(e.op, replace_at(e.left, index, new), e.right)
-        return Binary(e.op, e.left, replace_at(e.right, index - n_left, new))
-    raise IndexError("subtree index out of range")
-
-
-def op_histogram(e: Expr) -> dict[str, int]:
-    """Counts of every op name (and `x`, `const`) in the tree."""
-    hist: dict[str, int] = {}
-    for n in nodes(e):
-        key = n.op if isinstance(n, (Unary, Binary)) else ("x" if isinstance(n, Var) else "const")
-        hist[key] = hist.get(key, 0) + 1
-    return hist
+def uses_x(e: Expr) -> bool:
+    return any(n.op == "x" for n in nodes(e))
 
 
 def validate(e: Any, *, max_depth: int, max_size: int, what: str = "expression") -> None:
     """Raise GenomeError unless `e` is a well-formed tree within the bounds."""
-    for n in nodes(e) if isinstance(e, (Var, Const, Unary, Binary)) else [e]:
-        if isinstance(n, Var):
-            continue
-        if isinstance(n, Const):
-            if n.value not in CONSTANTS:
-                raise GenomeError(f"{what}: constant {n.value!r} not in {CONSTANTS}")
-        elif isinstance(n, Unary):
-            if n.op not in UNARY_OPS:
-                raise GenomeError(f"{what}: unknown unary op {n.op!r}; allowed: {', '.join(UNARY_OPS)}")
-        elif isinstance(n, Binary):
-            if n.op not in BINARY_OPS:
-                raise GenomeError(f"{what}: unknown binary op {n.op!r}; allowed: {', '.join(BINARY_OPS)}")
-        else:
-            raise GenomeError(f"{what}: not an expression node: {n!r}")
+    try:
+        ARCH.type_of(e)
+    except GenomeError as err:
+        raise GenomeError(f"{what}: {err}") from None
     if not uses_x(e):
         raise GenomeError(f"{what}: {to_text(e)} does not depend on x")
     if depth(e) > max_depth:
@@ -137,20 +79,18 @@ def validate(e: Any, *, max_depth: int, max_size: int, what: str = "expression")
         raise GenomeError(f"{what}: size {size(e)} exceeds the bound {max_size}")
 
 
-def uses_x(e: Expr) -> bool:
-    return any(isinstance(n, Var) for n in nodes(e))
-
-
 # --- JSON ------------------------------------------------------------------------------------
 def to_json(e: Expr) -> dict:
-    if isinstance(e, Var):
+    if not isinstance(e, Node):
+        raise GenomeError(f"not an expression: {e!r}")
+    if e.op == "x":
         return {"type": "var"}
-    if isinstance(e, Const):
+    if e.op == CONST:
         return {"type": "const", "value": e.value}
-    if isinstance(e, Unary):
-        return {"type": "unary", "op": e.op, "arg": to_json(e.arg)}
-    if isinstance(e, Binary):
-        return {"type": "binary", "op": e.op, "left": to_json(e.left), "right": to_json(e.right)}
+    if len(e.args) == 1:
+        return {"type": "unary", "op": e.op, "arg": to_json(e.args[0])}
+    if len(e.args) == 2:
+        return {"type": "binary", "op": e.op, "left": to_json(e.args[0]), "right": to_json(e.args[1])}
     raise GenomeError(f"not an expression: {e!r}")
 
 
@@ -172,111 +112,31 @@ def from_json(d: Any) -> Expr:
         v = d["value"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) not in CONSTANTS:
             raise GenomeError(f"constant {v!r} not in {CONSTANTS}")
-        return Const(float(v))
+        return const(v)
     if not isinstance(d["op"], str):
         raise GenomeError(f"expression op must be a string, got {d['op']!r}")
     if kind == "unary":
         if d["op"] not in UNARY_OPS:
             raise GenomeError(f"unknown unary op {d['op']!r}; allowed: {', '.join(UNARY_OPS)}")
-        return Unary(d["op"], from_json(d["arg"]))
+        return unary(d["op"], from_json(d["arg"]))
     if d["op"] not in BINARY_OPS:
         raise GenomeError(f"unknown binary op {d['op']!r}; allowed: {', '.join(BINARY_OPS)}")
-    return Binary(d["op"], from_json(d["left"]), from_json(d["right"]))
-
-
-# --- text ------------------------------------------------------------------------------------
-def to_text(e: Expr) -> str:
-    if isinstance(e, Var):
-        return "x"
-    if isinstance(e, Const):
-        return repr(e.value)
-    if isinstance(e, Unary):
-        return f"{e.op}({to_text(e.arg)})"
-    if isinstance(e, Binary):
-        return f"{e.op}({to_text(e.left)}, {to_text(e.right)})"
-    raise GenomeError(f"not an expression: {e!r}")
-
-
-def parse(text: str) -> Expr:
-    """Parse the text form; the whole string must be one expression."""
-    p = _Parser(text)
-    e = p.expr()
-    p.skip_ws()
-    if p.i != len(text):
-        raise GenomeError(f"unexpected text after expression at {p.i}: {text[p.i:]!r}")
-    return e
-
-
-class _Parser:
-    """Recursive descent over `name(args)`, `x`, numbers; shared with the genome parser."""
-
-    def __init__(self, text: str, i: int = 0):
-        self.text, self.i = text, i
-
-    def skip_ws(self) -> None:
-        while self.i < len(self.text) and self.text[self.i].isspace():
-            self.i += 1
-
-    def peek(self) -> str:
-        self.skip_ws()
-        return self.text[self.i] if self.i < len(self.text) else ""
-
-    def expect(self, ch: str) -> None:
-        if self.peek() != ch:
-            found = self.text[self.i:self.i + 12] or "end of text"
-            raise GenomeError(f"expected {ch!r} at position {self.i}, found {found!r}")
-        self.i += 1
-
-    def word(self) -> str:
-        self.skip_ws()
-        j = self.i
-        while j < len(self.text) and (self.text[j].isalnum() or self.text[j] in "_.-+"):
-            j += 1
-        if j == self.i:
-            raise GenomeError(f"expected a name or number at position {self.i}: {self.text[self.i:self.i + 12]!r}")
-        w, self.i = self.text[self.i:j], j
-        return w
-
-    def expr(self) -> Expr:
-        w = self.word()
-        if w == "x":
-            return X
-        if _is_number(w):
-            v = float(w)
-            if v not in CONSTANTS:
-                raise GenomeError(f"constant {w} not in {CONSTANTS}")
-            return Const(v)
-        if w not in UNARY_OPS and w not in BINARY_OPS:
-            raise GenomeError(
-                f"unknown op {w!r} in expression; unary: {', '.join(UNARY_OPS)}; binary: {', '.join(BINARY_OPS)}")
-        self.expect("(")
-        first = self.expr()
-        if w in UNARY_OPS:
-            self.expect(")")
-            return Unary(w, first)
-        self.expect(",")
-        second = self.expr()
-        self.expect(")")
-        return Binary(w, first, second)
-
-
-def _is_number(w: str) -> bool:
-    try:
-        return math.isfinite(float(w))
-    except ValueError:
-        return False
+    return binary(d["op"], from_json(d["left"]), from_json(d["right"]))
 
 
 # --- random trees ----------------------------------------------------------------------------
 def random_expr(rng: np.random.Generator, max_depth: int, *, p_leaf: float = 0.3) -> Expr:
-    """A random tree of depth <= max_depth; leaves are mostly `x` so expressions stay useful."""
+    """A random tree of depth <= max_depth; leaves are mostly `x` so expressions stay useful.
+
+    The arch domain's own distribution (unary 70%, a binary op drawn after its arguments): seeds of
+    existing runs depend on this order of draws, so it is not the library's typed grow method."""
     if max_depth <= 1 or rng.random() < p_leaf:
-        return X if rng.random() < 0.8 else Const(float(rng.choice(CONSTANTS)))
+        return X if rng.random() < 0.8 else const(float(rng.choice(CONSTANTS)))
     if rng.random() < 0.7:
-        return Unary(str(rng.choice(UNARY_OPS)), random_expr(rng, max_depth - 1, p_leaf=p_leaf + 0.2))
+        return unary(str(rng.choice(UNARY_OPS)), random_expr(rng, max_depth - 1, p_leaf=p_leaf + 0.2))
     left = random_expr(rng, max_depth - 1, p_leaf=p_leaf + 0.2)
     right = random_expr(rng, max_depth - 1, p_leaf=p_leaf + 0.2)
-    return Binary(str(rng.choice(BINARY_OPS)), left, right)
+    return binary(str(rng.choice(BINARY_OPS)), left, right)
 
 
 # --- compilation to JAX ----------------------------------------------------------------------
@@ -315,23 +175,14 @@ def compile_expr(e: Expr) -> Callable:
     """Build an element-wise `jnp` function by walking the tree (no eval, whitelist only)."""
     import jax.numpy as jnp
 
-    un, bi = _unary_table(), _binary_table()
+    return compile_tree(e, {**_unary_table(), **_binary_table()}, leaf=x_leaf,
+                        const=lambda c: lambda v: jnp.full_like(v, c))  # x's shape and dtype, whatever x holds
 
-    def build(n: Expr) -> Callable:
-        if isinstance(n, Var):
-            return lambda v: v
-        if isinstance(n, Const):
-            c = n.value
-            return lambda v: jnp.full_like(v, c)  # x's shape and dtype, whatever x holds
-        if isinstance(n, Unary):
-            f, a = un[n.op], build(n.arg)
-            return lambda v: f(a(v))
-        if isinstance(n, Binary):
-            f, a, b = bi[n.op], build(n.left), build(n.right)
-            return lambda v: f(a(v), b(v))
-        raise GenomeError(f"not an expression: {n!r}")
 
-    return build(e)
+def x_leaf(name: str) -> Callable:
+    if name != "x":
+        raise GenomeError(f"not an input of an arch expression: {name!r}")
+    return lambda v: v
 
 
 def compile_log_decay(e: Expr) -> Callable:

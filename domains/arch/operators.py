@@ -198,14 +198,14 @@ def _point_expr(g: ArchGenome, rng: np.random.Generator, bounds: Bounds) -> Arch
     e = get_expr(g, site)
     k = int(rng.integers(ex.size(e)))
     node = ex.nodes(e)[k]
-    if isinstance(node, ex.Unary):
-        new: Expr = ex.Unary(_other(rng, ex.UNARY_OPS, node.op), node.arg)
-    elif isinstance(node, ex.Binary):
-        new = ex.Binary(_other(rng, ex.BINARY_OPS, node.op), node.left, node.right)
-    elif isinstance(node, ex.Const):
-        new = ex.Const(_other(rng, ex.CONSTANTS, node.value))
+    if len(node.args) == 1:
+        new: Expr = ex.unary(_other(rng, ex.UNARY_OPS, node.op), *node.args)
+    elif len(node.args) == 2:
+        new = ex.binary(_other(rng, ex.BINARY_OPS, node.op), *node.args)
+    elif node.op == ex.CONST:
+        new = ex.const(_other(rng, ex.CONSTANTS, node.value))
     else:
-        new = ex.Unary(_pick(rng, ex.UNARY_OPS), node)  # x -> op(x)
+        new = ex.unary(_pick(rng, ex.UNARY_OPS), node)  # x -> op(x)
     return set_expr(g, site, ex.replace_at(e, k, new))
 
 
@@ -319,9 +319,7 @@ def _cross_expr(a: ArchGenome, b: ArchGenome, rng: np.random.Generator) -> ArchG
     site = _pick(rng, sa)
     same = [s for s in sb if s[2] == site[2]] or sb
     donor = get_expr(b, _pick(rng, same))
-    e = get_expr(a, site)
-    new = ex.replace_at(e, int(rng.integers(ex.size(e))), _pick(rng, ex.nodes(donor)))
-    return set_expr(a, site, new)
+    return set_expr(a, site, ex.ARCH.subtree_crossover(get_expr(a, site), donor, rng))
 
 
 CROSSOVERS: tuple[tuple[Callable, float], ...] = (

@@ -13,12 +13,12 @@ from dataclasses import fields
 from typing import Any
 
 from domains.arch import expr as ex
-from domains.arch.expr import _Parser
 from domains.arch.genome import (
     BY_TAG, EXPR_FIELDS, OPTIONAL_FIELDS, TAGS, ArchGenome, Mixer, Parallel, Sublayer, build_mixer,
     check_field,
 )
 from domains.base import GenomeError
+from domains.expr_tree import Parser
 
 
 def to_text(g: ArchGenome) -> str:
@@ -74,30 +74,24 @@ def _parse_sublayer(text: str) -> Sublayer:
     mixer = parse_mixer(parts[1])
     gate = None
     if len(parts) == 3:
-        p = _Parser(parts[2])
+        p = ex.parser(parts[2])
         if p.word() != "gate":
             raise GenomeError(f"the third part of a sublayer must be gate(expr), got {parts[2]!r}")
         p.expect("(")
         gate = p.expr()
         p.expect(")")
-        _end(p)
+        p.end()
     return Sublayer(norm, mixer, gate)
 
 
 def parse_mixer(text: str) -> Mixer:
-    p = _Parser(text)
+    p = ex.parser(text)
     m = _mixer(p)
-    _end(p)
+    p.end()
     return m
 
 
-def _end(p: _Parser) -> None:
-    p.skip_ws()
-    if p.i != len(p.text):
-        raise GenomeError(f"unexpected text {p.text[p.i:]!r} in {p.text!r}")
-
-
-def _mixer(p: _Parser) -> Mixer:
+def _mixer(p: Parser) -> Mixer:
     tag = p.word()
     if tag not in BY_TAG:
         raise GenomeError(f"unknown mixer {tag!r}; expected one of {sorted(BY_TAG)}")

@@ -61,23 +61,8 @@ def binary_ops() -> dict[str, Callable]:
 def compile_expr(e: ex.Expr) -> Callable:
     """An element-wise torch function, built by walking the tree (whitelist only, as expr.compile_expr)."""
     torch = _torch()
-    un, bi = unary_ops(), binary_ops()
-
-    def build(n: ex.Expr) -> Callable:
-        if isinstance(n, ex.Var):
-            return lambda v: v
-        if isinstance(n, ex.Const):
-            c = n.value
-            return lambda v: torch.full_like(v, c)
-        if isinstance(n, ex.Unary):
-            f, a = un[n.op], build(n.arg)
-            return lambda v: f(a(v))
-        if isinstance(n, ex.Binary):
-            f, a, b = bi[n.op], build(n.left), build(n.right)
-            return lambda v: f(a(v), b(v))
-        raise gn.GenomeError(f"not an expression: {n!r}")
-
-    return build(e)
+    return ex.compile_tree(e, {**unary_ops(), **binary_ops()}, leaf=ex.x_leaf,
+                           const=lambda c: lambda v: torch.full_like(v, c))
 
 
 def compile_decay(e: ex.Expr) -> Callable:

@@ -10,20 +10,12 @@ meaning (the `doc` strings below are what the LLM designer reads).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from domains.expr_tree import REAL, Op
 
-R, B = "R", "B"
+R, B = REAL, "B"
 EPS_DIV = 1e-3  # |denominator| is raised to at least this
 EXP_MAX = 20.0  # exp argument is capped here
 LOG1P_MIN = -0.99  # log1p argument is floored here
-
-
-@dataclass(frozen=True)
-class Op:
-    name: str
-    args: tuple[str, ...]  # argument types
-    ret: str  # result type
-    doc: str
 
 
 OPS: dict[str, Op] = {

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from domains.base import GenomeError
-from domains.rl.expr import CONST, Node, size
+from domains.expr_tree import CONST, Node, compile_tree, size
 from domains.rl.ops import EPS_DIV, EXP_MAX, INPUT_NAMES, LOG1P_MIN, OP_NAMES, OPS
 from proxies import ppo
 
@@ -58,14 +58,8 @@ assert INPUT_NAMES == ppo.INPUT_NAMES, "ops.INPUT_DOCS and proxies.ppo.INPUT_NAM
 def tree_fn(tree: Node) -> Callable[[dict[str, jax.Array]], jax.Array]:
     """Reference semantics: inputs (per-sample arrays) -> per-sample loss."""
 
-    def ev(node: Node, inputs: dict[str, jax.Array]) -> jax.Array:
-        if node.op == CONST:
-            return jnp.full_like(inputs["adv"], node.value)
-        if not node.args:
-            return inputs[node.op]
-        return JNP[node.op](*(ev(a, inputs) for a in node.args))
-
-    return lambda inputs: ev(tree, inputs)
+    return compile_tree(tree, JNP, leaf=lambda name: lambda inputs: inputs[name],
+                        const=lambda c: lambda inputs: jnp.full_like(inputs["adv"], c))
 
 
 class Program(NamedTuple):
