@@ -5,7 +5,7 @@ from domains.arch import expr as ex
 from domains.arch.genome import EXPANSIONS, HEADS, KERNELS, NORMS, WINDOWS, Bounds
 
 
-def _fmt(values: tuple) -> str:
+def _choices(values: tuple) -> str:
     return ", ".join("none" if v is None else repr(v) for v in values)
 
 
@@ -33,15 +33,15 @@ Channel mixers (per position):
   mlp(expansion=F, activation=E)             W2 act(W1 x), hidden width F*d_model
   glu(expansion=F, activation=E)             W3 (act(W1 x) * W2 x)   (e.g. SwiGLU: activation=silu(x))
 Allowed values:
-  H (heads) in {{{_fmt(HEADS)}}}    W (window) in {{none, {_fmt(WINDOWS)}}}    K (kernel) in {{{_fmt(KERNELS)}}}
-  F (expansion) in {{{_fmt(EXPANSIONS)}}}    B in {{true, false}}
+  H (heads) in {{{_choices(HEADS)}}}    W (window) in {{none, {_choices(WINDOWS)}}}    K (kernel) in {{{_choices(KERNELS)}}}
+  F (expansion) in {{{_choices(EXPANSIONS)}}}    B in {{true, false}}
 Expressions E (element-wise functions of one variable x; depth <= {bounds.expr_depth}, at most
 {bounds.expr_size} nodes, must use x):
   E := x | constant | unary(E) | binary(E, E)
   unary:    {', '.join(ex.UNARY_OPS)}
             (elu1(x) = elu(x)+1, relu2(x) = relu(x)^2, neg(x) = -x)
   binary:   {', '.join(ex.BINARY_OPS)}
-  constant: {_fmt(ex.CONSTANTS)}
+  constant: {_choices(ex.CONSTANTS)}
   A feature map is applied to queries and keys; a decay expression is squashed into (0, 1) as
   sigmoid(-E), so sub(x, 4.0) starts near 1 (long memory); a gate and an activation are used as written.
 Budget: at most {max_params:,} parameters in the whole model (embeddings included).
