@@ -139,6 +139,8 @@ class Domain(Protocol):
         """
         ...
 
+    # Optional: `evaluate_batch(self, items, partners) -> list[Metrics | Exception]`, see `batch_evaluator` below.
+
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         """Expose a capability to other domains (e.g. arch: 'sequence_block'; data: 'corpus').
         Raise KeyError for an unknown resource."""
@@ -164,6 +166,23 @@ def partner_providing(resource: str, triple: Mapping[str, Any],
         if name in triple and partner.provides(resource):
             return partner, triple[name]
     return None
+
+
+# --- batched evaluation (optional part of the protocol) ------------------------------------------------------
+BatchItem = tuple[Mapping[str, Any], Budget]  # (triple, budget) of one evaluation in a batch
+
+
+def batch_evaluator(domain: Any) -> Any:
+    """The domain's `evaluate_batch`, or None when it has none (then every evaluation runs alone).
+
+    A domain whose candidates share one compiled program (rl: objectives are data to one interpreter) may define
+    `evaluate_batch(self, items: Sequence[BatchItem], partners) -> list[Metrics | Exception]`: one entry per item,
+    in order, each exactly what `evaluate(triple, budget, partners)` would return or raise for that item alone —
+    so one bad item fails alone and never its batch-mates. Items of a batch share the stage and budget fraction
+    (seeds may differ). The engine sends a batch as one task and records one result per item.
+    """
+    fn = getattr(domain, "evaluate_batch", None)
+    return fn if callable(fn) else None
 
 
 # --- structured outputs (optional part of the protocol) ---------------------------------------------------

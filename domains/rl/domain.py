@@ -7,11 +7,11 @@ is imported only when a worker evaluates.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from domains.base import Budget, CheckResult, EvaluationError, GenomeError, Metrics
+from domains.base import BatchItem, Budget, CheckResult, EvaluationError, GenomeError, Metrics
 from domains.rl import expr
 from domains.rl import genome as G
 from domains.rl.genome import ADV_NORMS, VALUE_LOSSES, RLGenome
@@ -145,6 +145,26 @@ class RLDomain:
         if not chk.ok:
             raise EvaluationError(f"invalid rl genome: {chk.reason}")
         return ev.evaluate(self.settings, genome, triple, budget, partners)
+
+    def evaluate_batch(self, items: Sequence[BatchItem], partners: Mapping[str, Any]) -> list[Metrics | Exception]:
+        """Several (triple, budget) at once: per env, one vmapped program trains them all (evaluate.evaluate_batch);
+        one Metrics or exception per item, each as `evaluate` would give it alone."""
+        from domains.rl import evaluate as ev
+
+        out: list[Metrics | Exception | None] = [None] * len(items)
+        run: dict[float, list[int]] = {}  # budget fraction -> items valid so far (one update count per program)
+        for i, (triple, budget) in enumerate(items):
+            chk = self.check(triple[self.name])
+            if chk.ok:
+                run.setdefault(budget.fraction, []).append(i)
+            else:
+                out[i] = EvaluationError(f"invalid rl genome: {chk.reason}")
+        for members in run.values():
+            results = ev.evaluate_batch(self.settings, [(items[i][0][self.name], items[i][0], items[i][1]) for i in members],
+                                        partners)
+            for i, r in zip(members, results):
+                out[i] = r
+        return out  # type: ignore[return-value]
 
     def provides(self, resource: str) -> bool:
         return False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,7 @@ from proxies.ppo_nets import NetworkFn, default_block, memory_network, mlp_netwo
 assert G.ADV_NORMS == ppo.ADV_NORMS and G.VALUE_LOSSES == ppo.VALUE_LOSSES, "genome and proxy enums disagree"
 
 _CACHE_SIZE = 48
-_COMPILED: "OrderedDict[tuple, Any]" = OrderedDict()  # (env, PPOConfig, network key, seeds, nodes) -> executable
+_COMPILED: "OrderedDict[tuple, Any]" = OrderedDict()  # (env, PPOConfig, network key, seeds, nodes, batch) -> executable
 _RANDOM: dict[tuple, float] = {}  # (env, episodes, seed) -> random-policy return
 
 
@@ -56,66 +56,147 @@ def iqm(x: np.ndarray) -> float:
 
 def evaluate(s: Any, genome: RLGenome, triple: Mapping[str, Any], budget: Budget, partners: Mapping[str, Any]) -> Metrics:
     """Train and score `genome` on every env of the settings `s` (an RLSettings)."""
+    result = evaluate_batch(s, [(genome, triple, budget)], partners)[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def evaluate_batch(
+    s: Any, items: Sequence[tuple[RLGenome, Mapping[str, Any], Budget]], partners: Mapping[str, Any]
+) -> list[Metrics | EvaluationError]:
+    """Train and score several (genome, triple, budget) at once: one Metrics or EvaluationError per item, in order.
+
+    Per env, the items that share a network (same architecture partner, or none) train in ONE compiled program,
+    vmapped over the items (and over their seeds inside): each keeps its own keys (`budget.seed`), genes and
+    program, so its numbers are those it gets alone, up to float reassociation. An item that fails (dynamic
+    check, divergence, no memory block) fails alone and leaves the later envs' batches. Items must share
+    `budget.fraction` (one update count per program); the batch's wall time is shared out as each item's
+    `cost.seconds` in proportion to its work, (1 + epochs): a rollout costs about one epoch of updates.
+    """
     if s.compile_cache:
         enable_compile_cache()
-    program = encode(genome.objective, s.max_nodes)
-    reason = check_program(program, seed=budget.seed)
-    if reason:
-        raise EvaluationError(reason)
-    algo = algo_of(genome, program)
-    keys = seed_keys(budget.seed, s.seeds)
-
-    score_parts, behaviour = [], []
-    cost = {"seconds": 0.0, "env_steps": 0.0, "params": 0.0}
-    details: dict[str, float] = {"compile_seconds": 0.0}
-    curves: dict[str, list[float]] = {}
+    if len({b.fraction for _, _, b in items}) > 1:
+        raise ValueError("a batch of rl evaluations must share one budget fraction")
+    runs: list[_Run | EvaluationError] = []
+    for genome, triple, budget in items:
+        program = encode(genome.objective, s.max_nodes)
+        reason = check_program(program, seed=budget.seed)
+        runs.append(EvaluationError(reason) if reason else _Run(genome, triple, algo_of(genome, program), seed_keys(budget.seed, s.seeds)))
+    fraction = items[0][2].fraction if items else 1.0
     for env in s.envs:
         spec = make_env(env)[2]
         cfg = ppo_config(s, env, spec)
-        updates = stage_updates(s, env, cfg, budget.fraction)
-        try:
-            net_key, net_fn = network(s, spec, triple, partners)
-        except (KeyError, ValueError) as e:  # the partner cannot provide a block for this genome
-            raise EvaluationError(f"no memory block for {env}: {type(e).__name__}: {e}") from e
-        run, compile_s = compiled(s, env, cfg, net_key, net_fn)
-        details["compile_seconds"] += compile_s
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(run(keys, algo, jnp.int32(updates)))
-        cost["seconds"] += time.perf_counter() - t0
-        m = {k: (v if k == "eval_return" else v[:, :updates]) for k, v in jax.tree.map(np.asarray, out["metrics"]).items()}
-        if m["diverged"].any():
-            seed, update = np.argwhere(m["diverged"])[0]
-            raise EvaluationError(
-                f"training diverged on {env} (agent {seed}, update {update}/{updates}): "
-                "non-finite or exploding loss or gradient"
-            )
-        lo = random_policy_return(s, env)
-        span = max(spec.max_return - lo, 1e-6)
-        per_seed = training_curves(m, lo)  # (seeds, updates)
-        auc = (per_seed.mean(1) - lo) / span  # (seeds,) normalised area under the learning curve
-        final = (m["eval_return"] - lo) / span  # (seeds,) the final policy, normalised the same way
-        score_parts.append(iqm(auc))
-        curve = per_seed.mean(0)
-        curves[f"return/{env}"] = [float(v) for v in curve]
-        shape = (np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / span
-        behaviour += [iqm(final), *shape]
-        cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
-        cost["params"] += float(sum(np.asarray(x).size for x in jax.tree.leaves(out["state"])) / s.seeds)
-        details.update(
-            {
-                f"norm/{env}": iqm(auc),
-                f"final_norm/{env}": iqm(final),
-                f"return/{env}": iqm(m["eval_return"]),
-                f"mean_return/{env}": float(m["eval_return"].mean()),
-                f"random/{env}": lo,
-                f"max/{env}": spec.max_return,
-                f"entropy/{env}": float(m["entropy"][:, -1].mean()),
-                f"approx_kl/{env}": float(m["approx_kl"].mean()),
-            }
+        updates = stage_updates(s, env, cfg, fraction)
+        groups: dict[tuple, list[int]] = {}
+        nets: dict[tuple, NetworkFn] = {}
+        for i, run in enumerate(runs):
+            if isinstance(run, _Run):
+                try:
+                    net_key, nets[net_key] = network(s, spec, run.triple, partners)
+                except (KeyError, ValueError) as e:  # the partner cannot provide a block for this genome
+                    runs[i] = EvaluationError(f"no memory block for {env}: {type(e).__name__}: {e}")
+                    continue
+                groups.setdefault(net_key, []).append(i)
+        for net_key, members in groups.items():
+            try:
+                run_fn, compile_s = compiled(s, env, cfg, net_key, nets[net_key], batch=_bucket(len(members)))
+            except EvaluationError as e:
+                for i in members:
+                    runs[i] = e
+                continue
+            outs, seconds = _train(run_fn, [runs[i] for i in members], updates)
+            work = np.asarray([1.0 + runs[i].genome.epochs for i in members])
+            for j, i in enumerate(members):
+                share = float(work[j] / work.sum())
+                runs[i].details["compile_seconds"] += compile_s * share
+                runs[i].cost["seconds"] += seconds * share
+                failure = _score_env(s, env, spec, cfg, updates, outs[j], runs[i])
+                if failure is not None:
+                    runs[i] = failure
+    return [_finish(run) for run in runs]
+
+
+def _finish(run: "_Run | EvaluationError") -> Metrics | EvaluationError:
+    if isinstance(run, EvaluationError):
+        return run
+    try:
+        return run.metrics()
+    except EvaluationError as e:  # a non-finite score fails this item alone
+        return e
+
+
+class _Run:
+    """One item's inputs and the parts of its Metrics gathered env by env."""
+
+    def __init__(self, genome: RLGenome, triple: Mapping[str, Any], algo: Algo, keys: jax.Array):
+        self.genome, self.triple, self.algo, self.keys = genome, triple, algo, keys
+        self.score_parts: list[float] = []
+        self.behaviour: list[float] = []
+        self.cost = {"seconds": 0.0, "env_steps": 0.0, "params": 0.0}
+        self.details: dict[str, float] = {"compile_seconds": 0.0}
+        self.curves: dict[str, list[float]] = {}
+
+    def metrics(self) -> Metrics:
+        return Metrics(score=float(np.mean(self.score_parts)), cost=self.cost, details=self.details,
+                       behaviour=[float(b) for b in self.behaviour], curves=self.curves)
+
+
+def _bucket(n: int) -> int:
+    """Batch sizes are padded to powers of two (one item: the unbatched program), so few sizes compile."""
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+def _train(run_fn: Any, runs: list[_Run], updates: int) -> tuple[list[dict[str, Any]], float]:
+    """Run the (possibly batched) executable; per item its output pytree (numpy) and the wall seconds of the run."""
+    t0 = time.perf_counter()
+    if len(runs) == 1:
+        out = jax.block_until_ready(run_fn(runs[0].keys, runs[0].algo, jnp.int32(updates)))
+        outs = [jax.tree.map(np.asarray, out)]
+    else:
+        padded = runs + [runs[0]] * (_bucket(len(runs)) - len(runs))  # padding repeats the first item
+        keys = jnp.stack([r.keys for r in padded])
+        algo = jax.tree.map(lambda *xs: jnp.stack(xs), *[r.algo for r in padded])
+        out = jax.tree.map(np.asarray, jax.block_until_ready(run_fn(keys, algo, jnp.int32(updates))))
+        outs = [jax.tree.map(lambda x: x[j], out) for j in range(len(runs))]
+    return outs, time.perf_counter() - t0
+
+
+def _score_env(s: Any, env: str, spec: EnvSpec, cfg: PPOConfig, updates: int, out: Mapping[str, Any],
+               run: _Run) -> EvaluationError | None:
+    """Add one env's score, behaviour, cost and details to `run`; the error when its training diverged."""
+    m = {k: (v if k == "eval_return" else v[:, :updates]) for k, v in out["metrics"].items()}
+    if m["diverged"].any():
+        seed, update = np.argwhere(m["diverged"])[0]
+        return EvaluationError(
+            f"training diverged on {env} (agent {seed}, update {update}/{updates}): "
+            "non-finite or exploding loss or gradient"
         )
-    return Metrics(
-        score=float(np.mean(score_parts)), cost=cost, details=details, behaviour=[float(b) for b in behaviour], curves=curves
+    lo = random_policy_return(s, env)
+    span = max(spec.max_return - lo, 1e-6)
+    per_seed = training_curves(m, lo)  # (seeds, updates)
+    auc = (per_seed.mean(1) - lo) / span  # (seeds,) normalised area under the learning curve
+    final = (m["eval_return"] - lo) / span  # (seeds,) the final policy, normalised the same way
+    run.score_parts.append(iqm(auc))
+    curve = per_seed.mean(0)
+    run.curves[f"return/{env}"] = [float(v) for v in curve]
+    shape = (np.interp([0.25, 0.5, 0.75, 1.0], np.linspace(0, 1, len(curve)), curve) - lo) / span
+    run.behaviour += [iqm(final), *shape]
+    run.cost["env_steps"] += float(s.seeds * updates * cfg.num_envs * cfg.num_steps)
+    run.cost["params"] += float(sum(np.asarray(x).size for x in jax.tree.leaves(out["state"])) / s.seeds)
+    run.details.update(
+        {
+            f"norm/{env}": iqm(auc),
+            f"final_norm/{env}": iqm(final),
+            f"return/{env}": iqm(m["eval_return"]),
+            f"mean_return/{env}": float(m["eval_return"].mean()),
+            f"random/{env}": lo,
+            f"max/{env}": spec.max_return,
+            f"entropy/{env}": float(m["entropy"][:, -1].mean()),
+            f"approx_kl/{env}": float(m["approx_kl"].mean()),
+        }
     )
+    return None
 
 
 # ---- configuration of one env's run ---------------------------------------------------------------
@@ -162,9 +243,10 @@ def network(s: Any, spec: EnvSpec, triple: Mapping[str, Any], partners: Mapping[
 
 
 # ---- cached executables and normalisation points -------------------------------------------------
-def compiled(s: Any, env: str, cfg: PPOConfig, net_key: tuple, net_fn: NetworkFn) -> tuple[Any, float]:
-    """The seed-vmapped, jitted, compiled train for these shapes: (executable, compile seconds)."""
-    key = (env, cfg, net_key, s.seeds, s.max_nodes)
+def compiled(s: Any, env: str, cfg: PPOConfig, net_key: tuple, net_fn: NetworkFn, batch: int = 1) -> tuple[Any, float]:
+    """The seed-vmapped, jitted, compiled train for these shapes: (executable, compile seconds). With
+    `batch` > 1 it is vmapped over `batch` items too (keys (batch, seeds), every Algo leaf (batch, ...))."""
+    key = (env, cfg, net_key, s.seeds, s.max_nodes, batch)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key], 0.0
@@ -173,7 +255,13 @@ def compiled(s: Any, env: str, cfg: PPOConfig, net_key: tuple, net_fn: NetworkFn
     ppo_clip = G.baselines()["ppo_clip"]
     example = algo_of(ppo_clip, encode(ppo_clip.objective, s.max_nodes))
     try:
-        exe = jax.jit(jax.vmap(train, in_axes=(0, None, None))).lower(seed_keys(0, s.seeds), example, jnp.int32(1)).compile()
+        seeds_fn = jax.vmap(train, in_axes=(0, None, None))
+        if batch == 1:
+            exe = jax.jit(seeds_fn).lower(seed_keys(0, s.seeds), example, jnp.int32(1)).compile()
+        else:
+            keys = jnp.stack([seed_keys(0, s.seeds)] * batch)
+            algos = jax.tree.map(lambda x: jnp.stack([x] * batch), example)
+            exe = jax.jit(jax.vmap(seeds_fn, in_axes=(0, 0, None))).lower(keys, algos, jnp.int32(1)).compile()
     except Exception as e:  # a partner's block that does not build, shape errors...
         raise EvaluationError(f"building the agent for {env} failed: {type(e).__name__}: {e}") from e
     _COMPILED[key] = exe
@@ -206,8 +294,11 @@ def algo_of(g: RLGenome, program: Program) -> Algo:
 
 
 def seed_keys(seed: int, n: int) -> jax.Array:
-    # RngBitGenerator keys: much less code to compile than threefry, and fine for RL noise.
-    return jax.random.split(jax.random.key(seed, impl="unsafe_rbg"), n)
+    """Threefry keys: vmap-invariant, so an agent's noise depends on its own key only, never on its lane in a batch.
+
+    (RngBitGenerator keys, `unsafe_rbg`, compiled ~10% faster, but under vmap JAX draws every lane's bits from the
+    first lane's key: an item's numbers in a batch would depend on its batch-mates and its position.)"""
+    return jax.random.split(jax.random.key(seed, impl="threefry2x32"), n)
 
 
 def training_curves(m: Mapping[str, np.ndarray], before: float) -> np.ndarray:
