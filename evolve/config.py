@@ -53,6 +53,8 @@ def _check_executor(ecfg: dict) -> None:
         address = ecfg.get("address")
         if address is not None and not isinstance(address, str):
             raise ConfigError(f"executor.address must be null (start a local cluster), auto, or host:port; got {address!r}")
+    if ecfg.get("batch_size") is not None:
+        _positive({"executor": ecfg}, "executor.batch_size", int)
     for key in ("cpu_time_limit_s", "memory_limit_mb"):
         if ecfg.get(key) is not None:
             _positive({"executor": ecfg}, f"executor.{key}", float if key.endswith("_s") else int)

@@ -99,3 +99,22 @@ class SecondNumericDomain(HostileDomain):
     """The same numeric problem under another name: a second domain for multi-domain campaign tests."""
 
     name = "other"
+
+
+class BatchingHostileDomain(HostileDomain):
+    """The hostile domain with `evaluate_batch`: each item as `evaluate` alone, an item's exception its own result.
+    A crash, hang or kill takes the whole batch's worker down (the engine then re-runs the members alone).
+    Every batch is logged to $EVOLVE_TEST_BATCH_LOG as ["batch", [seeds]], so tests can see batches ran."""
+
+    def evaluate_batch(self, items: Any, partners: Mapping[str, Any]) -> list[Any]:
+        log = os.environ.get("EVOLVE_TEST_BATCH_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write(json.dumps(["batch", [b.seed for _, b in items]]) + "\n")
+        out: list[Any] = []
+        for triple, budget in items:
+            try:
+                out.append(self.evaluate(triple, budget, partners))
+            except EvaluationError as exc:
+                out.append(exc)
+        return out

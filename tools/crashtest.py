@@ -11,7 +11,7 @@ like a machine losing power) at a random moment (see `wait_for_kill_moment`), `-
 
 - every evaluation recorded at each kill is still there, unchanged (nothing lost);
 - no evaluation recorded at a kill ran again afterwards, and at most one in-flight evaluation per
-  worker was re-run per kill (from the log the numeric domain writes per evaluation it starts);
+  worker was re-run per kill (with `--batch N`, one batch: N) (from the log the numeric domain writes per evaluation it starts);
 - `PRAGMA integrity_check` and the knowledge base's invariants (one evaluation per candidate, domain
   and seed; planned markers for every planned candidate; settled candidates consistent with their
   evaluations; nothing pending after the last cycle; seeds from the stage's seed list);
@@ -40,6 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMERIC_PLUGIN = "tests.hostile_domain:HostileDomain"
+BATCHING_PLUGIN = "tests.hostile_domain:BatchingHostileDomain"  # --batch N: the same, evaluated in batches
 
 EvalKey = tuple[str, str, int]  # (candidate, domain, seed)
 
@@ -95,6 +96,7 @@ class Setup:
     domain: str | None = None  # None = the numeric test domain; else a real one (arch, rl, data, all)
     delay_s: float = 0.05  # numeric domain: seconds per evaluation (so kills land mid-evaluation too)
     tracking: bool = False
+    batch: int = 1  # numeric domain: >1 = evaluations go in batches of up to this many (executor.batch_size)
     extra: list[str] = field(default_factory=list)
 
     def command(self, run_dir: Path, workdir: Path) -> list[str]:
@@ -105,7 +107,8 @@ class Setup:
         else:
             args.append("tracking.enabled=false")
         if self.domain is None:
-            args += [f"+domains.numeric.plugin={NUMERIC_PLUGIN}", "+domains.numeric.hostile=false",
+            plugin = BATCHING_PLUGIN if self.batch > 1 else NUMERIC_PLUGIN
+            args += [f"+domains.numeric.plugin={plugin}", "+domains.numeric.hostile=false", f"executor.batch_size={self.batch}",
                      "+domains.numeric.n_var=5", f"+domains.numeric.delay_s={self.delay_s}",
                      "+domains.numeric.scales={tiny: {}}"]
         else:
@@ -255,9 +258,9 @@ def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: in
         as_line = log_keys(kb_path, set(final))
         counts = Counter(ran)
         reruns = sum(n - 1 for n in counts.values())
-        if reruns > len(landed) * workers:
+        if reruns > len(landed) * workers * setup.batch:  # a killed batch re-runs all its members
             errors.append(f"{reruns} evaluations ran more than once, but only {len(landed)} kills x {workers} "
-                          "worker(s) were in flight")
+                          f"worker(s) x {setup.batch} per batch were in flight")
         for k, (lines, snap) in enumerate(snapshots, 1):
             again = {as_line[key] for key in snap if key in as_line} & set(ran[lines:])
             if again:
@@ -304,6 +307,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--domain", default=None, help="a real domain (arch, rl, data, all) instead of the numeric one")
     p.add_argument("--delay", type=float, default=0.05, help="numeric domain: seconds per evaluation")
     p.add_argument("--tracking", action="store_true", help="also write MLflow (slower starts)")
+    p.add_argument("--batch", type=int, default=1, help="numeric domain: evaluate in batches of up to N (evaluate_batch)")
     p.add_argument("--workdir", default=None, help="where run directories go (default: a temp dir, removed on success)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take before it counts as hung")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
@@ -313,7 +317,7 @@ def _main(argv: list[str] | None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="evolve-crashtest-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     setup = Setup(cycles=args.cycles, seed=args.seed, domain=args.domain, delay_s=args.delay,
-                  tracking=args.tracking, extra=args.overrides)
+                  tracking=args.tracking, batch=args.batch, extra=args.overrides)
     workers = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("executor.workers=")), 1)
     print(f"crashtest: {args.trials} trials x {args.kills} kills, {args.cycles}-cycle campaign on "
           f"{args.domain or 'the numeric test domain'}, work dir {workdir}", flush=True)

@@ -71,11 +71,12 @@ def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -
             break
         if message is None:
             break
-        payload_blob, scratch = message
+        payload_blob, scratch, size = message
         if init_error:
             outcome = ("error", init_error)
         else:
-            outcome = run_task(fn, payload_blob, scratch, home, limits.cpu_time_s)
+            cpu = limits.cpu_time_s * size if limits.cpu_time_s else None  # a batch's budget scales with its size
+            outcome = run_task(fn, payload_blob, scratch, home, cpu)
         try:
             conn.send(outcome)
         except (EOFError, OSError, BrokenPipeError):
@@ -93,6 +94,7 @@ def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -
 class _Task:
     task_id: Hashable
     payload_blob: bytes
+    size: int = 1  # evaluations the task holds: its wall and CPU limits are the executor's times this
     scratch: Path | None = None
     started: float = 0.0
 
@@ -122,7 +124,8 @@ class LocalExecutor(ResultQueue):
 
     fn:             picklable top-level function run in the worker as `fn(payload)`.
     n_workers:      worker processes (one per device on a GPU box).
-    time_limit_s:   wall-clock limit per task; on expiry the worker is SIGKILLed and replaced.
+    time_limit_s:   wall-clock limit per task (times its size for a batch); on expiry the worker is SIGKILLed
+                    and replaced.
     scratch_root:   where per-task scratch directories are created (default: a temp dir
                     owned, and removed, by the executor).
     env:            extra environment for every worker (after secrets are stripped).
@@ -198,10 +201,13 @@ class LocalExecutor(ResultQueue):
         return self
 
     # ---- public API ------------------------------------------------------------------
-    def submit(self, task_id: Hashable, payload: Any) -> None:
-        """Queue a task; it starts as soon as a worker is free. Never blocks on work."""
+    def submit(self, task_id: Hashable, payload: Any, size: int = 1) -> None:
+        """Queue a task; it starts as soon as a worker is free. Never blocks on work. A task of `size`
+        evaluations (a batch) gets `size` times the wall-clock and CPU-time limits."""
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
         blob = self._accept(task_id, payload)
-        task = _Task(task_id, blob)
+        task = _Task(task_id, blob, int(size))
         if self._broken:
             self._finish(task, "crash", reason=self._broken, worker=-1)
             return
@@ -314,7 +320,7 @@ class LocalExecutor(ResultQueue):
             task.started = time.monotonic()
             worker.task = task
             try:
-                worker.conn.send((task.payload_blob, str(task.scratch)))
+                worker.conn.send((task.payload_blob, str(task.scratch), task.size))
             except (OSError, EOFError, BrokenPipeError):
                 pass  # the worker is dead; _poll sees its sentinel and reports a crash
 
@@ -335,7 +341,7 @@ class LocalExecutor(ResultQueue):
                 continue
             waitables += [worker.conn, worker.process.sentinel]
             if worker.task is not None:
-                deadlines.append(worker.task.started + self.time_limit_s)
+                deadlines.append(worker.task.started + self.time_limit_s * worker.task.size)
             elif not worker.ready:
                 deadlines.append(worker.spawned + self.startup_timeout_s)
         if not waitables:
@@ -397,9 +403,9 @@ class LocalExecutor(ResultQueue):
         for worker in list(self._workers):
             if worker is None:
                 continue
-            if worker.task is not None and now - worker.task.started >= self.time_limit_s:
+            if worker.task is not None and now - worker.task.started >= self.time_limit_s * worker.task.size:
                 task, worker.task = worker.task, None
-                self._finish(task, "timeout", reason=f"timed out after {self.time_limit_s:.1f} s",
+                self._finish(task, "timeout", reason=f"timed out after {self.time_limit_s * task.size:.1f} s",
                              worker=worker.index)
                 worker.ready = True  # it did start; a timeout is not a start-up failure
                 self._replace(worker)

@@ -160,6 +160,7 @@ def connect(address: str | None = None, *, num_cpus: float | None = None, num_gp
 class _Flight:
     task_id: Hashable
     started: float
+    size: int = 1  # evaluations the task holds: its limits are the executor's times this
 
 
 class RayExecutor(ResultQueue):
@@ -200,7 +201,7 @@ class RayExecutor(ResultQueue):
         self._connection = dict(address=address, num_cpus=num_cpus, num_gpus=num_gpus, env=env)
         self._owns_cluster = False
         self._remote: Any = None
-        self._queue: collections.deque[tuple[Hashable, bytes]] = collections.deque()
+        self._queue: collections.deque[tuple[Hashable, bytes, int]] = collections.deque()
         self._flights: dict[Any, _Flight] = {}
         self._done: collections.deque[TaskResult] = collections.deque()
         self._known: set[Hashable] = set()
@@ -227,10 +228,13 @@ class RayExecutor(ResultQueue):
         return self
 
     # ---- public API ------------------------------------------------------------------
-    def submit(self, task_id: Hashable, payload: Any) -> None:
-        """Queue a task; it is dispatched as soon as the cluster has room. Never blocks on work."""
+    def submit(self, task_id: Hashable, payload: Any, size: int = 1) -> None:
+        """Queue a task; it is dispatched as soon as the cluster has room. Never blocks on work. A task of
+        `size` evaluations (a batch) gets `size` times the wall-clock and CPU-time limits."""
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
         blob = self._accept(task_id, payload)
-        self._queue.append((task_id, blob))
+        self._queue.append((task_id, blob, int(size)))
         self._dispatch()
 
 
@@ -265,9 +269,10 @@ class RayExecutor(ResultQueue):
             return
         room = self.slots() - len(self._flights)
         while self._queue and room > 0:
-            task_id, blob = self._queue.popleft()
-            ref = self._remote.remote(self.fn, task_id, blob, str(self.scratch_root), self.limits, self.time_limit_s)
-            self._flights[ref] = _Flight(task_id, time.monotonic())
+            task_id, blob, size = self._queue.popleft()
+            limits = Limits(self.limits.memory_mb, self.limits.cpu_time_s * size if self.limits.cpu_time_s else None)
+            ref = self._remote.remote(self.fn, task_id, blob, str(self.scratch_root), limits, self.time_limit_s * size)
+            self._flights[ref] = _Flight(task_id, time.monotonic(), size)
             room -= 1
 
     def _finish(self, flight: _Flight, status: str, value: Any = None, reason: str = "") -> None:
@@ -278,7 +283,7 @@ class RayExecutor(ResultQueue):
         if not self._flights:
             return
         now = time.monotonic()
-        wait_s = max(0.0, min(f.started for f in self._flights.values()) + self._backstop_s - now)
+        wait_s = max(0.0, min(f.started + self._backstop_s(f) for f in self._flights.values()) - now)
         if timeout is not None:
             wait_s = min(wait_s, timeout)
         ready, _ = ray.wait(list(self._flights), num_returns=1, timeout=wait_s)
@@ -293,7 +298,7 @@ class RayExecutor(ResultQueue):
         try:
             status, content = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            self._finish(flight, "timeout", reason=f"timed out after {self.time_limit_s:.1f} s")
+            self._finish(flight, "timeout", reason=f"timed out after {self.time_limit_s * flight.size:.1f} s")
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError, ray.exceptions.ObjectLostError) as exc:
             tries = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
@@ -307,20 +312,19 @@ class RayExecutor(ResultQueue):
             else:
                 self._finish(flight, status, reason=content)
 
-    @property
-    def _backstop_s(self) -> float:
+    def _backstop_s(self, flight: _Flight) -> float:
         """Seconds after dispatch at which the driver gives up on a task."""
-        return self.time_limit_s + self.startup_allowance_s
+        return self.time_limit_s * flight.size + self.startup_allowance_s
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for ref, flight in list(self._flights.items()):
-            if now - flight.started >= self._backstop_s:
+            if now - flight.started >= self._backstop_s(flight):
                 del self._flights[ref]
                 try:
                     ray.cancel(ref, force=True)  # kills the worker; Ray does not retry cancelled tasks
                 except Exception as exc:  # noqa: BLE001
                     log.warning("could not cancel task %s: %s", flight.task_id, exc)
-                self._finish(flight, "timeout", reason=f"no result {self._backstop_s:.1f} s after dispatch "
-                                                       f"(limit {self.time_limit_s:.1f} s from its start, plus "
+                self._finish(flight, "timeout", reason=f"no result {self._backstop_s(flight):.1f} s after dispatch "
+                                                       f"(limit {self.time_limit_s * flight.size:.1f} s from its start, plus "
                                                        f"{self.startup_allowance_s:.1f} s to start)")

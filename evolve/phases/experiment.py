@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
+from domains.base import batch_evaluator
 from evolve import references
 from evolve.execution import Executor, TaskKey, evaluations
-from evolve.execution.evaluations import EvaluationTask, Outcome
+from evolve.execution.evaluations import Batching, EvaluationTask, Outcome
 from evolve.knowledge import Candidate
 from evolve.phases.context import Context
 
@@ -39,7 +40,7 @@ def evaluate_stage(ctx: Context, stage: str, cycle: int, executor: Executor) -> 
                 tasks.append(EvaluationTask(TaskKey(cand.id, name, seed), ctx.stage_domain_cfgs[stage], triple_json,
                                             stage, spec.fraction))
     by_id = {c.id: c for c in pending}
-    for finished, outcome in enumerate(evaluations.run(executor, tasks), 1):
+    for finished, outcome in enumerate(evaluations.run(executor, tasks, batching(ctx)), 1):
         record(ctx, outcome, stage)
         finish_candidate(ctx, by_id[outcome.key.candidate], seeds)
         hv = append_hv_curve(ctx)
@@ -48,6 +49,13 @@ def evaluate_stage(ctx: Context, stage: str, cycle: int, executor: Executor) -> 
     for cand in pending:
         finish_candidate(ctx, cand, seeds)
     append_hv_history(ctx)
+
+
+def batching(ctx: Context) -> Batching:
+    """Batches for the domains that offer `evaluate_batch`, `executor.batch_size` evaluations at most (1: none)."""
+    ecfg = ctx.cfg.get("executor") or {}
+    return Batching(domains=[n for n, d in ctx.domains.items() if batch_evaluator(d) is not None],
+                    max_size=int(ecfg.get("batch_size", 1)), workers=int(ecfg.get("workers", 1)))
 
 
 def record(ctx: Context, outcome: Outcome, stage: str) -> None:
