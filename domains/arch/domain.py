@@ -96,7 +96,12 @@ class ArchDomain:
             from domains.base import EvaluationError
 
             raise EvaluationError(f"static check failed: {static.reason}")
-        return evaluate.evaluate(g, self.cfg, budget, evaluate.corpus_for(triple, budget, partners, self.cfg))
+        from proxies.cache import compile_stats
+
+        with compile_stats() as compiling:  # what compiling cost, in the details (bench/bench_throughput.py)
+            metrics = evaluate.evaluate(g, self.cfg, budget, evaluate.corpus_for(triple, budget, partners, self.cfg))
+        metrics.details.update(compiling)
+        return metrics
 
     def provides(self, resource: str) -> bool:
         return resource in ("model_fn", "sequence_block")

@@ -144,7 +144,12 @@ class RLDomain:
         chk = self.check(genome)
         if not chk.ok:
             raise EvaluationError(f"invalid rl genome: {chk.reason}")
-        return ev.evaluate(self.settings, genome, triple, budget, partners)
+        from proxies.cache import compile_stats
+
+        with compile_stats() as compiling:  # what compiling cost, in the details (bench/bench_throughput.py)
+            metrics = ev.evaluate(self.settings, genome, triple, budget, partners)
+        metrics.details.update(compiling)
+        return metrics
 
     def evaluate_batch(self, items: Sequence[BatchItem], partners: Mapping[str, Any]) -> list[Metrics | Exception]:
         """Several (triple, budget) at once: per env, one vmapped program trains them all (evaluate.evaluate_batch);
