@@ -164,10 +164,15 @@ class RLDomain:
                 run.setdefault(budget.fraction, []).append(i)
             else:
                 out[i] = EvaluationError(f"invalid rl genome: {chk.reason}")
+        from proxies.cache import compile_stats
+
         for members in run.values():
-            results = ev.evaluate_batch(self.settings, [(items[i][0][self.name], items[i][0], items[i][1]) for i in members],
-                                        partners)
+            with compile_stats() as compiling:  # shared by the batch: each member's details carry its share
+                results = ev.evaluate_batch(self.settings, [(items[i][0][self.name], items[i][0], items[i][1])
+                                                            for i in members], partners)
             for i, r in zip(members, results):
+                if isinstance(r, Metrics):
+                    r.details.update({k: v / len(members) for k, v in compiling.items()})
                 out[i] = r
         return out  # type: ignore[return-value]
 
