@@ -119,3 +119,28 @@ def test_a_batch_gets_its_size_times_the_time_limit(tmp_path):
         out = {r.task_id: r for r in pool.results()}
     assert out[("alone",)].status == "timeout" and "3.0 s" in out[("alone",)].reason
     assert out[("batch",)].status == "ok" and [m["status"] for m in out[("batch",)].value] == ["ok", "ok"]
+
+
+@pytest.mark.slow  # two 2-cycle campaigns: ~20 s idle, 60 s under load
+def test_a_campaign_with_batches_records_what_it_records_without(tmp_path, numeric_cfg, monkeypatch):
+    """executor.batch_size over a domain with evaluate_batch: the same evaluations (keys, status, score), a nan and a
+    crashing baseline failing alone, and batches really ran."""
+    from evolve.campaign import Campaign
+    from evolve.knowledge import KnowledgeBase
+
+    batches = tmp_path / "batches.jsonl"
+    monkeypatch.setenv("EVOLVE_TEST_BATCH_LOG", str(batches))
+    runs = {}
+    for size, plugin in ((1, "HostileDomain"), (4, "BatchingHostileDomain")):
+        cfg = numeric_cfg(["campaign.cycles=2", f"executor.batch_size={size}"], hostile=["nan", "crash"])
+        cfg["domains"]["numeric"]["plugin"] = f"tests.hostile_domain:{plugin}"
+        cfg["tracking"]["enabled"] = False
+        Campaign(cfg, tmp_path / f"run{size}", ROOT).run()
+        kb = KnowledgeBase(tmp_path / f"run{size}" / "knowledge.db", cfg["campaign"]["name"]).open()
+        runs[size] = {(kb.genome(kb.candidate(e.candidate).triple["numeric"])["json"].__repr__(), e.domain, e.seed):
+                      (e.status, e.score) for e in kb.evaluations()}
+        kb.close()
+    assert runs[4] == runs[1]
+    assert {s for s, _ in runs[4].values()} == {"ok", "error", "crash"}
+    sizes = [len(json.loads(line)[1]) for line in batches.read_text().splitlines()]
+    assert sizes and max(sizes) > 1
