@@ -173,11 +173,20 @@ def lower(train: Callable, *args) -> jax.stages.Lowered:
     return train.lower(*args)
 
 
-def timed_run(train: Callable, *args) -> tuple[Any, float, float]:
-    """(output, compile seconds, run seconds): compile ahead of time, then run to completion.
+def quick_compile_options() -> dict[str, Any] | None:
+    """XLA options for a program that runs briefly after compiling: on a CPU, LLVM at optimisation level 0.
+    Measured (2 shared cores, docs/BENCHMARKS.md "Campaign throughput"): the MQAR probe of the reference
+    Transformer compiled in 14 instead of 18 CPU seconds and trained to the same accuracy to the last bit;
+    the LM trainer, which trains longer, did not gain, so it keeps the default. None elsewhere (GPUs, TPUs)."""
+    return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+
+
+def timed_run(train: Callable, *args, compiler_options: Mapping[str, Any] | None = None) -> tuple[Any, float, float]:
+    """(output, compile seconds, run seconds): compile ahead of time (with `compiler_options`, XLA debug
+    options such as `quick_compile_options()`), then run to completion.
     Compile seconds are small when the program came from the persistent compilation cache."""
     t0 = time.perf_counter()
-    compiled = lower(train, *args).compile()
+    compiled = lower(train, *args).compile(compiler_options=dict(compiler_options) if compiler_options else None)
     compile_seconds = time.perf_counter() - t0
     if isinstance(train, functools.partial):
         args = (*train.args, *args)

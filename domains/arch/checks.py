@@ -32,10 +32,14 @@ def static_check(g: Any, bounds: Bounds, *, d_model: int, n_layers: int, vocab_s
 def dynamic_check_model(make: Callable[[Any], Any], *, vocab_size: int, seq_len: int, batch: int = 2,
                         seed: int = 0, rtol: float = 1e-4) -> CheckResult:
     """Run the dynamic checks on a model factory `make(nnx.Rngs) -> LM` (tokens -> logits)."""
+    import functools
+
     import jax
     import jax.numpy as jnp
     import optax
     from flax import nnx
+
+    from proxies.trainer import quick_compile_options
 
     try:  # abstract build: shape errors surface here without running any initialiser
         graphdef = nnx.split(nnx.eval_shape(lambda: make(nnx.Rngs(seed))), nnx.Param, ...)[0]
@@ -54,8 +58,10 @@ def dynamic_check_model(make: Callable[[Any], Any], *, vocab_size: int, seq_len:
         first = logits[:batch, :-1].astype(jnp.float32)
         return optax.softmax_cross_entropy_with_integer_labels(first, toks[:batch, 1:]).mean(), logits
 
-    @jax.jit
-    def run(toks):  # init inside the program: one compilation, no eager initialisers
+    # init inside the program: one compilation, no eager initialisers; the program runs once, so it is
+    # compiled for compiling fast (proxies.trainer.quick_compile_options)
+    @functools.partial(jax.jit, compiler_options=quick_compile_options())
+    def run(toks):
         _, p, rest = nnx.split(make(nnx.Rngs(seed)), nnx.Param, ...)
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, rest, toks)
         return loss, logits[:batch], logits[batch:], grads
