@@ -70,6 +70,21 @@ class LMConfig:
         return self.batch_size * self.seq_len
 
 
+def stage_config(preset: str, fraction: float, *, min_steps: int, **overrides: Any) -> LMConfig:
+    """The LM proxy at one stage of a cascade, as every domain sets it up: the preset ("tiny" | "small"),
+    then `overrides`, then the steps scaled by the stage's budget fraction, never below `min_steps`."""
+    if preset not in ("tiny", "small"):
+        raise ValueError(f"unknown LM preset {preset!r} (tiny, small)")
+    base = getattr(LMConfig, preset)().replace(**overrides)
+    return base.replace(steps=max(int(min_steps), int(round(float(fraction) * base.steps))))
+
+
+def token_budget(cfg: LMConfig, capacity: int) -> int:
+    """Training tokens a run of `capacity` steps draws (one more for the last target). A corpus drawn at
+    the full stage's budget has the same length at every stage, so its trainer compiles once."""
+    return int(capacity) * cfg.tokens_per_step + 1
+
+
 # ----------------------------------------------------------------------------- data on device
 
 

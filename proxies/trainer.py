@@ -105,6 +105,12 @@ def checked_steps(steps: int, max_steps: int | None) -> tuple[int, int]:
     return int(steps), max_steps
 
 
+def step_capacity(stage: Any, full: Any) -> int:
+    """The compiled trainer's step capacity: the full stage's steps (or this stage's, if longer), so the
+    isolated, cross and full runs of one model share a single compilation (`steps` is traced)."""
+    return max(int(stage.steps), int(full.steps))
+
+
 def run_steps(step: Callable, carry: Any, key: jax.Array, steps: jax.Array, max_steps: int) -> tuple[Any, jax.Array]:
     """`steps` optimiser steps (traced, at most `max_steps`), step i drawing `fold_in(key, i)`: the
     loop bound is a runtime value, so runs of every length share one compiled program. Returns the

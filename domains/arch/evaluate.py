@@ -47,8 +47,10 @@ def corpus_for(triple: Mapping[str, Any], budget: Any, partners: Mapping[str, An
     found = partner_providing("corpus", triple, partners)
     if found is not None:
         partner, genome = found
+        from proxies.lm import token_budget
+
         full = lm_config(cfg, 1.0)  # one fixed budget for every pipeline and stage: one compiled trainer
-        return partner.provide("corpus", genome, seed=int(budget.seed), budget=full.steps * full.tokens_per_step + 1)
+        return partner.provide("corpus", genome, seed=int(budget.seed), budget=token_budget(full, full.steps))
     max_bytes = cfg.get("corpus_max_bytes")
     return cached_default_corpus(int(budget.seed), None if max_bytes is None else int(max_bytes))
 
@@ -58,16 +60,18 @@ def scaled_steps(steps: int, fraction: float, minimum: int) -> int:
 
 
 def full_steps(stage_cfg: Any, full_cfg: Any) -> int:
-    """The trainer's compiled step capacity: the full stage's steps (or this stage's, if longer), so
-    the isolated, cross and full evaluations of one genome share a single compilation."""
-    return max(int(stage_cfg.steps), int(full_cfg.steps))
+    """The trainer's compiled step capacity (proxies.trainer.step_capacity)."""
+    from proxies.trainer import step_capacity
+
+    return step_capacity(stage_cfg, full_cfg)
 
 
 def lm_config(cfg: Mapping[str, Any], fraction: float):
-    from proxies.lm import LMConfig
+    """The LM proxy at this stage (proxies.lm.stage_config, the data domain's set-up too)."""
+    from proxies.lm import stage_config
 
-    base = getattr(LMConfig, str(cfg["lm_preset"]))().replace(dtype=str(cfg["dtype"]), **dict(cfg["lm"]))
-    return base.replace(steps=scaled_steps(base.steps, fraction, cfg["min_steps"]))
+    return stage_config(str(cfg["lm_preset"]), fraction, min_steps=int(cfg["min_steps"]), dtype=str(cfg["dtype"]),
+                        **dict(cfg["lm"]))
 
 
 def curve_shape(losses: np.ndarray, points: tuple[float, ...] = (0.25, 0.5, 1.0)) -> list[float]:

@@ -149,15 +149,11 @@ class DataDomain:
     # --- evaluation ------------------------------------------------------------------------------------
     def lm_config(self, fraction: float) -> Any:
         """The LM proxy's config at this budget: the scale's preset and overrides, steps scaled."""
-        from proxies.lm import LMConfig
+        from proxies.lm import stage_config
 
         lm = dict(self.settings.lm)
         preset = str(lm.pop("preset", self.settings.scale))
-        if preset not in ("tiny", "small"):
-            raise ValueError(f"unknown LM preset {preset!r} (tiny, small)")
-        cfg = replace(getattr(LMConfig, preset)(), **{k: v for k, v in lm.items() if k != "min_steps"})
-        steps = max(int(lm.get("min_steps", 10)), round(fraction * cfg.steps))
-        return replace(cfg, steps=steps)
+        return stage_config(preset, fraction, min_steps=int(lm.pop("min_steps", 10)), **lm)
 
     def model_fn(self, triple: Mapping[str, Any], partners: Mapping[str, Any], max_len: int) -> Any:
         """The triple's architecture when an arch partner exists, else this scale's default model."""
@@ -222,7 +218,8 @@ class DataDomain:
         import jax
 
         from proxies.cache import enable_compile_cache
-        from proxies.lm import measure
+        from proxies.lm import measure, token_budget
+        from proxies.trainer import step_capacity
 
         if self.settings.compile_cache:
             enable_compile_cache()  # every stage and pipeline shares one trainer per model (see n_tokens)
@@ -230,8 +227,8 @@ class DataDomain:
         cfg = self.lm_config(budget.fraction)
         # Every stage draws the full stage's token budget and trains its own (shorter) run on it: the token
         # array's length, and so the compiled trainer, is the same at every stage and for every pipeline.
-        capacity = max(cfg.steps, self.lm_config(1.0).steps)
-        n_tokens = capacity * cfg.batch_size * cfg.seq_len + 1
+        capacity = step_capacity(cfg, self.lm_config(1.0))
+        n_tokens = token_budget(cfg, capacity)
         rng = np.random.default_rng(budget.seed)
         try:
             tokens, mix_details = training_tokens(docs, raw.sources, weights, n_tokens, order, rng)
