@@ -2,7 +2,12 @@
 where a worker's time went (compiling, training, the rest of an evaluation, idle).
 
     python bench/bench_throughput.py [--repo PATH ...] [--domains arch,rl,data] [--caches cold,warm]
-                                     [--cycles 1] [--label TEXT] [--write]
+                                     [--cycles 1] [--samples 0] [--label TEXT] [--write]
+
+Before and after, back to back (what docs/BENCHMARKS.md "Campaign throughput" reports):
+
+    git worktree add /tmp/evolve-before ad0d802
+    python bench/bench_throughput.py --repo /tmp/evolve-before --repo . --label "idle" --write
 
 Each (repo, domain) runs `python -m evolve +domain=D scale=tiny campaign.cycles=C llm=none` twice in that
 checkout (its own code on PYTHONPATH): "cold" with an empty `EVOLVE_CACHE` (no compiled XLA program, no cached
@@ -121,6 +126,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--domains", default="arch,rl,data")
     p.add_argument("--caches", default="cold,warm", help="cold: empty compile cache; warm: the cold run's cache again")
     p.add_argument("--cycles", type=int, default=1)
+    p.add_argument("--samples", type=int, default=0, help="campaign.initial_samples: 0 = the baselines only, the "
+                   "same genomes for every checkout (a random sample's size would decide the figures)")
     p.add_argument("--label", default="", help="load conditions, e.g. 'under load' (goes into the title)")
     p.add_argument("--work", type=Path, default=None, help="where runs and caches go (default: a temporary directory)")
     p.add_argument("--keep", action="store_true", help="keep --work's runs and caches")
@@ -143,12 +150,13 @@ def main(argv: list[str]) -> int:
                             shutil.rmtree(child) if child.is_dir() else child.unlink()
                 run_dir = work / f"run-{tag}-{cache}"
                 shutil.rmtree(run_dir, ignore_errors=True)
-                wall = _campaign(repo, domain, args.cycles, cache_dir, run_dir, args.python, args.override)
+                wall = _campaign(repo, domain, args.cycles, cache_dir, run_dir, args.python,
+                                 [f"campaign.initial_samples={args.samples}", *args.override])
                 rows.append(_row(label, domain, cache, split(run_dir / "knowledge.db", wall)))
                 print(rows[-1], flush=True)
     if not args.keep and args.work is None:
         shutil.rmtree(work, ignore_errors=True)
-    title = (f"`+domain=D scale=tiny campaign.cycles={args.cycles} llm=none`, one local worker; compile/train/other/"
+    title = (f"`+domain=D scale=tiny campaign.cycles={args.cycles} campaign.initial_samples={args.samples} llm=none`, one local worker; compile/train/other/"
              f"idle as shares of worker time (workers x wall){'; ' + args.label if args.label else ''}")
     table = title + "\n\n" + HEAD + "\n" + "\n".join(rows)
     print("\n" + table)
