@@ -176,3 +176,18 @@ def test_tiny_recall_probe_ranks_attention_above_linear_attention():
         train = recall.make_train(rcfg, recall.probe_model(rcfg, comp.stack_fn(dom.baselines()[name], w), w.d_model))
         acc[name] = np.asarray(jax.vmap(train, in_axes=(0, None))(keys, rcfg.steps)["metrics"]["accuracy"])
     assert acc["transformer"].min() > acc["linear_attention"].max() + 0.2, acc
+
+
+def test_a_worker_checks_a_genome_once_for_every_stage_and_seed(monkeypatch):
+    from domains.base import CheckResult
+
+    dom = ArchDomain({})
+    calls = []
+    monkeypatch.setattr(ev, "_CHECKED", {})
+    monkeypatch.setattr(ev, "dynamic_check", lambda g, cfg, seed=0: calls.append(repr(g)) or CheckResult.passed())
+    gla, transformer = dom.baselines()["gla"], dom.baselines()["transformer"]
+    for g in (gla, gla, transformer, gla):
+        assert ev.checked_once(g, dom.cfg).ok
+    assert calls == [repr(gla), repr(transformer)]
+    assert ev.checked_once(gla, {**dom.cfg, "check_seq_len": 48}).ok  # other settings: checked again
+    assert len(calls) == 3

@@ -32,6 +32,22 @@ def dynamic_check(g: ArchGenome, cfg: Mapping[str, Any], *, seed: int = 0) -> Ch
     return dynamic_check_model(make, vocab_size=vocab, seq_len=seq, batch=int(cfg["check_batch"]), seed=seed)
 
 
+_CHECKED: dict[tuple, CheckResult] = {}  # this worker's dynamic checks (evaluate): genome and settings -> result
+_CHECKED_SIZE = 256
+
+
+def checked_once(g: ArchGenome, cfg: Mapping[str, Any]) -> CheckResult:
+    """`dynamic_check(g, cfg, seed=0)`, remembered in this worker: the cross and full evaluations of a genome
+    (and its other seeds) reuse the isolated stage's verdict instead of tracing and compiling the check again."""
+    key = (repr(g), *(str(cfg[k]) for k in ("vocab_size", "check_seq_len", "check_batch", "check_layers", "d_model",
+                                             "n_layers", "dtype", "chunk")))
+    if key not in _CHECKED:
+        while len(_CHECKED) >= _CHECKED_SIZE:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = dynamic_check(g, cfg, seed=0)
+    return _CHECKED[key]
+
+
 @functools.lru_cache(maxsize=4)
 def cached_default_corpus(seed: int, max_bytes: int | None):
     from proxies.corpus import default_corpus
@@ -154,7 +170,7 @@ def evaluate(g: ArchGenome, cfg: Mapping[str, Any], budget: Any, corpus: Any) ->
 
     if cfg.get("compile_cache", True):
         enable_compile_cache()  # the same genome at another seed or stage (or the reference) skips compiling
-    check = dynamic_check(g, cfg, seed=0)  # a property of the architecture: one compiled check serves every seed
+    check = checked_once(g, cfg)  # a property of the architecture: checked once per worker, not per stage and seed
     if not check.ok:
         raise EvaluationError(f"dynamic check failed: {check.reason}")
     k_lm, k_rec = jax.random.split(jax.random.key(int(budget.seed)))
