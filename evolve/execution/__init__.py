@@ -8,7 +8,8 @@ the local and Ray executors, the worker's entry point and the one loop from task
     local.py        LocalExecutor: persistent spawn worker processes on this machine
     ray_cluster.py  RayExecutor: Ray tasks on a cluster (imports ray; only for executor=ray)
     worker.py       run_evaluation: what a worker runs for one (candidate, domain, seed)
-    evaluations.py  EvaluationTask, run(): tasks in, Evaluations out (the campaign and the gallery)
+    evaluations.py  EvaluationTask, run(): tasks in, Evaluations out (the campaign and the gallery); EvaluationBatch,
+                    plan(): a batching domain's tasks as one executor task each batch, results one per member
 """
 from evolve.execution.factory import KINDS, limits_from_config, make_executor
 from evolve.execution.protocol import Executor, TaskKey, TaskResult
