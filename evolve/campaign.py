@@ -44,33 +44,68 @@ class Campaign:
     """A campaign set up from its resolved config in `run_dir`; `run()` runs its cycles."""
 
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path, root: Path) -> None:
+        """Store the settings and build the domains (a domain that rejects its config stops here); nothing is
+        created, opened or connected until `open()`."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.root = Path(root)
         camp, scale = cfg["campaign"], cfg["scale"]
         self.name = str(camp["name"])
         domain_cfgs = {n: domain_config(raw, scale["name"], scale["device"]) for n, raw in cfg["domains"].items()}
-        domains = start_set.apply_all({n: _build(n, c) for n, c in domain_cfgs.items()},
-                                      camp.get("start_set"))  # rediscovery: withheld designs (evolve/start_set.py)
-        stage_specs = stages.stage_specs(scale)
+        self.domains = start_set.apply_all({n: _build(n, c) for n, c in domain_cfgs.items()},
+                                           camp.get("start_set"))  # rediscovery: withheld designs (evolve/start_set.py)
+        self.stage_specs = stages.stage_specs(scale)
         # what workers build per stage: on a ladder each stage evaluates at its own rung's model size
-        stage_domain_cfgs = {st: {n: _rung_config(n, raw, scale, spec.rung) for n, raw in cfg["domains"].items()}
-                             for st, spec in stage_specs.items()}
-        reference_triple = {n: _baseline_gid(d) for n, d in domains.items()}
+        self.stage_domain_cfgs = {st: {n: _rung_config(n, raw, scale, spec.rung) for n, raw in cfg["domains"].items()}
+                                  for st, spec in self.stage_specs.items()}
+        self.reference_triple = {n: _baseline_gid(d) for n, d in self.domains.items()}
         self.kb_path = self.run_dir / "knowledge.db"
+        self.ctx: Context | None = None  # set by open(), kept after close() for reading
+        self._open = False
+
+    def open(self) -> "Campaign":
+        """Create the run directory, open its knowledge base (refusing another campaign's), start the MLflow run
+        and connect the LLM; whatever was started is closed again if a later step refuses."""
+        if self._open:
+            return self
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         kb = KnowledgeBase(self.kb_path, self.name).open()
-        self._check_same_campaign(kb, list(domains), reference_triple)
-        archive = Archive(kb, ArchiveSettings.from_config(cfg, reference_triple))
-        tracker = self._tracker(kb)
-        conn = _connect_llm(cfg, kb, tracker)
-        self.ctx = Context(cfg=cfg, run_dir=self.run_dir, seed=int(cfg["seed"]), cycles=int(camp["cycles"]),
-                           names=list(domains), domains=domains, stage_specs=stage_specs,
+        tracker: Tracker | NullTracker = NullTracker()
+        try:
+            self._check_same_campaign(kb, list(self.domains), self.reference_triple)
+            archive = Archive(kb, ArchiveSettings.from_config(self.cfg, self.reference_triple))
+            tracker = self._tracker(kb)
+            conn = _connect_llm(self.cfg, kb, tracker)
+        except BaseException:
+            tracker.close("FAILED")
+            kb.close()
+            raise
+        camp = self.cfg["campaign"]
+        self.ctx = Context(cfg=self.cfg, run_dir=self.run_dir, seed=int(self.cfg["seed"]), cycles=int(camp["cycles"]),
+                           names=list(self.domains), domains=self.domains, stage_specs=self.stage_specs,
                            stages=stages.active_stages(bool(camp.get("cross_stage", True))),
-                           stage_domain_cfgs=stage_domain_cfgs, reference_triple=reference_triple, kb=kb,
+                           stage_domain_cfgs=self.stage_domain_cfgs, reference_triple=self.reference_triple, kb=kb,
                            archive=archive, llm=conn, tracker=tracker,
-                           progress=ProgressView(enabled=bool(cfg.get("progress", True))))
-        self.ctx.designer = build_designer(cfg, conn, self._design_context)
+                           progress=ProgressView(enabled=bool(self.cfg.get("progress", True))))
+        self.ctx.designer = build_designer(self.cfg, conn, self._design_context)
+        self._open = True
+        return self
+
+    def close(self, status: str = "FINISHED") -> None:
+        """End the MLflow run with `status` and close the knowledge base; closing twice does nothing."""
+        if not self._open or self.ctx is None:
+            return
+        self._open = False
+        try:
+            self.ctx.tracker.close(status)
+        finally:
+            self.ctx.kb.close()
+
+    def __enter__(self) -> "Campaign":
+        return self.open()
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.close("FINISHED" if exc_type is None else "KILLED" if exc_type is KeyboardInterrupt else "FAILED")
 
     # ------------------------------------------------------------------------- set-up
     def _check_same_campaign(self, kb: KnowledgeBase, names: list[str], reference: dict[str, str]) -> None:
@@ -121,8 +156,9 @@ class Campaign:
 
     # --------------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
-        """Cycles until `campaign.cycles` are done or the budget is spent; always leaves a summary and report."""
-        ctx, status = self.ctx, "FINISHED"
+        """Cycles until `campaign.cycles` are done or the budget is spent; always leaves a summary and report.
+        Opens the campaign if the caller has not, and closes it at the end."""
+        ctx, status = self.open().ctx, "FINISHED"
         executor = make_executor(self.cfg["executor"], run_evaluation, scratch_root=self.run_dir / "scratch",
                                  scale=self.cfg["scale"], env=self._worker_env())
         try:
@@ -150,8 +186,7 @@ class Campaign:
             outputs.save_wall_time(ctx)
             summary = outputs.write_summary(ctx)
             outputs.write_report(ctx)
-            ctx.tracker.close(status)
-            ctx.kb.close()
+            self.close(status)
         return summary
 
     def _cycle(self, cycle: int, executor: Executor) -> bool:

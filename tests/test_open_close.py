@@ -43,3 +43,23 @@ def test_a_tracker_contacts_its_store_only_when_started(tmp_path):
     with tracker:
         assert tracker.run_id and (tmp_path / "mlflow").exists()
         assert tracker._client.get_run(tracker.run_id).data.params == {"a.b": "[1,2]"}
+
+
+def test_a_campaign_creates_nothing_until_opened_and_closes_what_a_refused_open_started(tmp_path, numeric_cfg):
+    from evolve.campaign import Campaign
+    from tests.conftest import ROOT
+
+    cfg = numeric_cfg(["tracking.enabled=false", "progress=false"], hostile=False)
+    run = tmp_path / "run"
+    campaign = Campaign(cfg, run, ROOT)
+    assert not run.exists() and campaign.ctx is None  # construction only stores settings and builds domains
+    with campaign:
+        identity = campaign.ctx.kb.get_meta("identity")
+        assert (run / "knowledge.db").is_file() and identity
+    with pytest.raises(KnowledgeBaseError, match="not open"):
+        campaign.ctx.kb.get_meta("identity")  # closed on leaving `with`
+    other = numeric_cfg(["tracking.enabled=false", "progress=false", "seed=5"], hostile=False)
+    with pytest.raises(KnowledgeBaseError, match="holds a campaign with"):
+        Campaign(other, run, ROOT).open()  # another campaign's run directory is refused ...
+    with KnowledgeBase.existing(run / "knowledge.db") as kb:  # ... and left the first campaign's record as it was
+        assert kb.get_meta("identity") == identity

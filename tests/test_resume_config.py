@@ -25,15 +25,15 @@ def _data_cfg(corpus, *more):
 def test_a_changed_corpus_or_budget_is_refused_with_the_difference_named(tmp_path):
     a, b = _corpus(tmp_path / "a.jsonl", "alpha"), _corpus(tmp_path / "b.jsonl", "beta")
     run = tmp_path / "run"
-    Campaign(_data_cfg(a), run, ROOT).ctx.kb.close()  # the campaign's first session stores its configuration
+    Campaign(_data_cfg(a), run, ROOT).open().close()  # the campaign's first session stores its configuration
     with pytest.raises(KnowledgeBaseError, match=rf"domains.data.corpus: '{a}' -> '{b}'"):
-        Campaign(_data_cfg(b), run, ROOT)
+        Campaign(_data_cfg(b), run, ROOT).open()
     with pytest.raises(KnowledgeBaseError, match=r"scale.stages.full.fraction: 1.0 -> 0.5") as refused:
-        Campaign(_data_cfg(a, "scale.stages.full.fraction=0.5"), run, ROOT)
+        Campaign(_data_cfg(a, "scale.stages.full.fraction=0.5"), run, ROOT).open()
     assert "campaign.allow_config_change=true" in str(refused.value)
     # going further is not a change; an explicit override continues and records what changed
-    Campaign(_data_cfg(a, "campaign.cycles=9", "campaign.budget.evaluations=50"), run, ROOT).ctx.kb.close()
-    Campaign(_data_cfg(b, "campaign.allow_config_change=true"), run, ROOT).ctx.kb.close()
+    Campaign(_data_cfg(a, "campaign.cycles=9", "campaign.budget.evaluations=50"), run, ROOT).open().close()
+    Campaign(_data_cfg(b, "campaign.allow_config_change=true"), run, ROOT).open().close()
     kb = KnowledgeBase.existing(run / "knowledge.db")
     assert kb.get_meta("config_changes")[0]["changes"] == [f"domains.data.corpus: '{a}' -> '{b}'"]
     assert kb.get_meta("config")["domains"]["data"]["corpus"] == str(b)  # the settings now in force
@@ -43,12 +43,12 @@ def test_a_changed_corpus_or_budget_is_refused_with_the_difference_named(tmp_pat
 def test_the_identity_compares_the_set_of_domains_not_their_order(tmp_path, numeric_cfg):
     one = numeric_cfg(QUIET, hostile=False)
     one["domains"]["other"] = {**one["domains"]["numeric"], "plugin": "tests.hostile_domain:SecondNumericDomain"}
-    Campaign(one, tmp_path / "run", ROOT).ctx.kb.close()
+    Campaign(one, tmp_path / "run", ROOT).open().close()
     swapped = {**one, "domains": {"other": one["domains"]["other"], "numeric": one["domains"]["numeric"]}}
-    Campaign(swapped, tmp_path / "run", ROOT).ctx.kb.close()  # the same campaign
+    Campaign(swapped, tmp_path / "run", ROOT).open().close()  # the same campaign
     fewer = {**one, "domains": {"numeric": one["domains"]["numeric"]}}
     with pytest.raises(KnowledgeBaseError, match="holds a campaign with"):
-        Campaign(fewer, tmp_path / "run", ROOT)
+        Campaign(fewer, tmp_path / "run", ROOT).open()
 
 
 def test_allow_config_change_must_be_a_boolean():
