@@ -141,8 +141,7 @@ def train_recall(g: ArchGenome, cfg: Mapping[str, Any], fraction: float, key: An
     w = width(cfg)
     make = recall.probe_model(rcfg, comp.stack_fn(g, w), w.d_model)  # the probe's embedding + token shift
     train = recall.make_train(rcfg, make, max_steps=full_steps(rcfg, recall_config(cfg, 1.0)))
-    out, compile_seconds, seconds = trainer.timed_run(train, key, np.int32(rcfg.steps),
-                                                     compiler_options=trainer.quick_compile_options())
+    out, compile_seconds, seconds = trainer.timed_run(train, key, np.int32(rcfg.steps))
     m = jax.device_get(out["metrics"])
     m["loss"] = m["loss"][: rcfg.steps]
     if bool(m["diverged"]):
