@@ -28,6 +28,11 @@ def check_keys(given: Mapping[str, Any], valid: set[str] | frozenset[str], where
                             f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(valid))}")
 
 
+def field_names(cls: type) -> frozenset[str]:
+    """The fields a settings dataclass declares (the valid keys of a nested block built from it)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
 def from_config(cls: type[S], cfg: Mapping[str, Any] | None, *, domain: str) -> S:
     """`cls(**cfg)` for a frozen dataclass `cls`, with the engine's keys kept when `cls` declares them and
     dropped otherwise; any other key `cls` does not declare is a SettingsError."""

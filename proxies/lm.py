@@ -16,9 +16,7 @@ default model of the data domain.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import jax
@@ -28,6 +26,7 @@ import optax
 from flax import nnx
 
 from proxies import trainer
+from proxies.configs import LMConfig  # noqa: F401  (re-exported)
 from proxies.blocks import CausalSelfAttention, count_params
 from proxies.trainer import (  # noqa: F401  (re-exported: the LM proxy's public names)
     checked_steps, guarded_update, make_optimizer, model_graphdef, restore, run_steps, warmup_cosine)
@@ -37,37 +36,6 @@ ModelFn = Callable[[nnx.Rngs], nnx.Module]
 
 
 # ----------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class LMConfig:
-    seq_len: int = 128  # tokens per training window (the model sees seq_len, predicts the next of each)
-    batch_size: int = 16  # windows per optimiser step
-    steps: int = 200  # optimiser steps
-    lr: float = 3e-3  # peak AdamW learning rate
-    warmup_frac: float = 0.1  # fraction of steps spent in linear warm-up from 0
-    min_lr_frac: float = 0.1  # cosine decay ends at lr * min_lr_frac
-    weight_decay: float = 0.1  # decoupled weight decay on matrices and embeddings (not norms/biases)
-    grad_clip: float = 1.0  # global gradient-norm clip
-    eval_batches: int = 4  # batches of fixed, evenly spaced windows per held-out set
-    dtype: str = "float32"  # compute dtype model builders should use ("float32" | "bfloat16")
-
-    @classmethod
-    def tiny(cls) -> "LMConfig":
-        """2 CPU cores: a few seconds per run for a ~0.1M-parameter model."""
-        return cls()
-
-    @classmethod
-    def small(cls) -> "LMConfig":
-        """One GPU, ~20M-parameter models: 2000 x 32 x 1024 = 65M tokens in bf16."""
-        return cls(seq_len=1024, batch_size=32, steps=2000, lr=1.5e-3, eval_batches=8, dtype="bfloat16")
-
-    def replace(self, **changes: Any) -> "LMConfig":
-        return dataclasses.replace(self, **changes)
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.batch_size * self.seq_len
 
 
 def stage_config(preset: str, fraction: float, *, min_steps: int, **overrides: Any) -> LMConfig:

@@ -19,9 +19,7 @@ docs/proxies.md ("Why attention did not learn MQAR").
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import jax
@@ -30,52 +28,12 @@ import optax
 from flax import nnx
 
 from proxies import trainer
+from proxies.configs import RecallConfig  # noqa: F401  (re-exported)
 from proxies.blocks import ShortConv
 from proxies.trainer import checked_steps, model_graphdef
 
 F32 = jnp.float32
 FILLER = 0
-
-
-@dataclass(frozen=True)
-class RecallConfig:
-    vocab_size: int = 256  # keys from [1, vocab/2), values from [vocab/2, vocab); 0 is the filler
-    seq_len: int = 64  # tokens per sequence: 2 * num_pairs of pairs, the rest is the query region
-    num_pairs: int = 4  # key-value pairs to memorise (and queries to answer) per sequence
-    batch_size: int = 32  # sequences per optimiser step
-    steps: int = 1500  # optimiser steps (the arch domain scales this down by its budget)
-    lr: float = 3e-3  # peak AdamW learning rate
-    warmup_frac: float = 0.05  # linear warm-up fraction
-    min_lr_frac: float = 0.1  # cosine decays to lr * min_lr_frac
-    weight_decay: float = 0.1  # decoupled weight decay on matrices and embeddings
-    grad_clip: float = 1.0  # global gradient-norm clip
-    eval_batches: int = 4  # fresh held-out batches for the final accuracy
-    dtype: str = "float32"  # compute dtype model builders should use
-    input_conv: int = 2  # probe_model: kernel of the causal convolution on the embeddings (2 = token shift, 0 = none)
-
-    @classmethod
-    def tiny(cls) -> "RecallConfig":
-        """2 CPU cores; the arch domain narrows it (vocab 64, seq 32, 100 steps) for its tiny scale."""
-        return cls()
-
-    @classmethod
-    def small(cls) -> "RecallConfig":
-        """One GPU, Zoology-like difficulty: 256 pairs, more than the 128 linearly independent keys a
-        128-wide linear-attention head (d 512, 4 heads) can store apart, so a bounded state must forget
-        while attention need not. 32 x 1024 tokens per step (256 queries per sequence)."""
-        return cls(vocab_size=8192, seq_len=1024, num_pairs=256, batch_size=32, steps=3000, lr=1e-3,
-                   dtype="bfloat16")
-
-    def replace(self, **changes: Any) -> "RecallConfig":
-        return dataclasses.replace(self, **changes)
-
-    def __post_init__(self):
-        if self.num_pairs > (self.vocab_size // 2) - 1:
-            raise ValueError("num_pairs exceeds the number of distinct keys (vocab_size // 2 - 1)")
-        if 3 * self.num_pairs > self.seq_len:
-            raise ValueError("seq_len must hold the pairs and a query region of at least num_pairs tokens")
-        if self.input_conv < 0:
-            raise ValueError(f"input_conv must be >= 0, got {self.input_conv}")
 
 
 class RecallModel(nnx.Module):

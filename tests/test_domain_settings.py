@@ -70,3 +70,17 @@ def test_settings_are_frozen_and_typed():
 def test_hydra_itself_refuses_a_new_key_without_the_force_prefix():
     with pytest.raises(ConfigCompositionException, match="stepz"):
         compose_config(["+domain=arch", "domains.arch.scales.tiny.stepz=3"])
+
+
+@pytest.mark.parametrize(("name", "block", "where", "a_valid_key"), [
+    ("arch", "lm", "arch lm", "seq_len"), ("arch", "recall", "arch recall", "num_pairs"),
+    ("data", "lm", "data lm", "min_steps"), ("data", "model", "data model", "kernel_size"),
+    ("data", "corpus_overrides", "data corpus_overrides", "source_bytes")])
+def test_a_typo_inside_a_nested_proxy_block_fails_in_the_driver(name, block, where, a_valid_key):
+    """The proxies' own settings (proxies/configs.py, importable without JAX) close the nested blocks, so
+    `domains.arch.lm.stepz` fails while inputs are checked rather than in a worker after the run started."""
+    with pytest.raises(SettingsError, match=rf"unknown {where} setting 'stepz'; valid: .*{a_valid_key}"):
+        domain_class(name)({block: {"stepz": 3}})
+    plain = resolve(compose_config([f"+domain={name}", f"++domains.{name}.scales.tiny.{block}.stepz=3"]))
+    with pytest.raises(ConfigError, match=rf"{where} setting 'stepz'"):
+        check_inputs(plain)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from domains.settings import from_config
+from domains.settings import check_keys, field_names, from_config
+from proxies.configs import LMConfig, RecallConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class ArchSettings:
     recall_preset: str = "tiny"  # proxies.recall.RecallConfig preset, then the overrides in `recall`
     recall: Mapping[str, Any] = field(default_factory=lambda: {"vocab_size": 64, "seq_len": 32, "num_pairs": 4,
                                                                "batch_size": 32, "steps": 100})
+
+    def __post_init__(self) -> None:
+        """The nested proxy blocks are closed too: a typo there fails in the driver, not in a worker."""
+        check_keys(self.lm or {}, field_names(LMConfig), "arch lm")
+        check_keys(self.recall or {}, field_names(RecallConfig), "arch recall")
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> "ArchSettings":

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from domains.settings import check_keys, from_config
+from domains.settings import check_keys, field_names, from_config
+from proxies.configs import LMConfig
+from proxies.corpus import CorpusConfig
 
 CONTROL_DEFAULTS: dict[str, Any] = {"stages": ["full"], "bucket_ratio": 1.1, "disk_cache": True}
+LM_KEYS = field_names(LMConfig) | {"preset", "min_steps"}  # the domain's own two, then the proxy's fields
+MODEL_KEYS = frozenset({"kind", "d_model", "n_layers", "n_heads", "kernel_size"})  # domains/data/models.py
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         check_keys(self.control or {}, frozenset(CONTROL_DEFAULTS), "data control")
+        check_keys(self.lm or {}, LM_KEYS, "data lm")  # nested blocks are closed too: typos fail in the driver
+        check_keys(self.model or {}, MODEL_KEYS, "data model")
+        check_keys(self.corpus_overrides or {}, field_names(CorpusConfig), "data corpus_overrides")
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> "DataSettings":
