@@ -48,6 +48,25 @@ def test_same_seed_gives_the_recorded_candidates_and_figures(tmp_path, numeric_c
     assert _same(got, expected)
 
 
+ARCH_CYCLE0 = Path(__file__).parent / "data" / "arch_seed3_cycle0.json"
+
+
+def test_the_arch_domain_plans_the_recorded_cycle0_candidates(tmp_path):
+    """`+domain=arch` at seed 3 plans the same cycle-0 candidates (ids, stages, triples) as the engine before its
+    restructuring (recorded at commit dfa41d6 from a real run; tests/data/arch_seed3_cycle0.json). Planning only:
+    nothing is trained."""
+    from evolve.config import resolve
+    from evolve.phases import design
+    from tests.conftest import compose_config
+
+    cfg = resolve(compose_config(["+domain=arch", "scale=tiny", "seed=3", "llm=none", "progress=false",
+                                  "tracking.enabled=false"]))
+    with Campaign(cfg, tmp_path / "run", ROOT) as campaign:
+        design.plan_design(campaign.ctx, 0)
+        got = sorted([c.id, c.stage, c.triple] for c in campaign.ctx.kb.candidates(cycle=0))
+    assert json.loads(json.dumps(got)) == json.loads(ARCH_CYCLE0.read_text())["cycle0"]
+
+
 def _same(a, b, path="") -> bool:
     """Equal structure, equal strings and ints, floats equal to 1e-12 relative (libm may round differently)."""
     if isinstance(a, dict):
