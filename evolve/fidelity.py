@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 LOW = 0.5  # a rank correlation below this is called low in the report
+MIN_GENOMES = 5  # below this a percentile bootstrap collapses (3 monotone genomes give [1, 1]): no verdict
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Fidelity:
     rho: float       # Spearman's rank correlation (nan: fewer than 3 genomes or a constant side)
     ci_low: float    # percentile-bootstrap interval over genomes (nan where undefined)
     ci_high: float
-    p_value: float   # two-sided, no correlation
+    p_value: float   # two-sided, no correlation: exact permutation test over pairings (Monte Carlo past 7 genomes)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +58,12 @@ def rank_fidelity(low: Sequence[float], high: Sequence[float], *, confidence: fl
     nan = math.nan
     if n < 3 or np.ptp(x) == 0.0 or np.ptp(y) == 0.0:
         return Fidelity(n, nan, nan, nan, nan)
-    res = stats.spearmanr(x, y)
-    rho, p = float(res.statistic), float(res.pvalue)
+    rho = float(stats.spearmanr(x, y).statistic)
+    # spearmanr's t-approximation says p = 0 for a perfect order of 3 genomes; the exact test says 1/3
+    perm = stats.permutation_test((x, y), lambda a, b: stats.spearmanr(a, b).statistic, vectorized=False,
+                                  permutation_type="pairings", n_resamples=9999, alternative="two-sided",
+                                  random_state=seed)
+    p = float(perm.pvalue)
     idx = np.random.default_rng(seed).integers(0, n, size=(int(n_resamples), n))
     boot = _spearman_rows(x[idx], y[idx])
     boot = boot[np.isfinite(boot)]
@@ -76,6 +81,9 @@ def describe(name: str, pair: str, f: Fidelity | dict[str, Any]) -> str:
         return f"{name}, {pair}: not measurable yet ({f.n} genomes at both stages; 3 needed, with distinct perfs)."
     ci = (f"95% CI [{f.ci_low:.2f}, {f.ci_high:.2f}]" if math.isfinite(f.ci_low) else "no interval")
     head = f"{name}, {pair}: Spearman {f.rho:.2f} ({ci}, {f.n} genomes)"
+    if f.n < MIN_GENOMES:
+        return (f"{name}, {pair}: Spearman {f.rho:.2f} from {f.n} genomes, too few to judge (exact permutation "
+                f"p = {f.p_value:.2f}; the bootstrap interval is not meaningful below {MIN_GENOMES} genomes).")
     if f.rho < LOW:
         return (f"{head}. LOW: the cheaper stage ranks these genomes differently from the dearer one, so "
                 f"promotions from it are close to guesses in this domain; give the cheap stage more budget "

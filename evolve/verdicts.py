@@ -45,7 +45,7 @@ def fidelity_block(rows_by_stage: Mapping[str, Sequence[Any]], names: Sequence[s
             key = f"{lo}->{hi}"
             label = key if not (rungs.get(lo) or rungs.get(hi)) else f"{key} (rungs {rungs.get(lo)}->{rungs.get(hi)})"
             out[d][key] = {**f.as_dict(), "rungs": [rungs.get(lo), rungs.get(hi)],
-                           "low": bool(math.isfinite(f.rho) and f.rho < fidelity.LOW),
+                           "low": bool(math.isfinite(f.rho) and f.rho < fidelity.LOW and f.n >= fidelity.MIN_GENOMES),
                            "words": fidelity.describe(d, label, f)}
     return out
 

@@ -63,3 +63,12 @@ def test_cell_triples_swap_in_the_references():
     assert cells[(1, 0)] == {"arch": "A1", "rl": "R1", "data": "D0"}
     assert coupling.informative(tri, ref, ("arch", "rl")) and not coupling.informative({**tri, "rl": "R0"}, ref,
                                                                                          ("arch", "rl"))
+
+
+def test_three_genomes_in_order_are_too_few_to_judge():
+    """A percentile bootstrap over 3 monotone genomes collapses to [1, 1] and spearmanr's t-approximation says
+    p = 0; the exact permutation test says 1/3, and the report gives no verdict below MIN_GENOMES."""
+    f = fidelity.rank_fidelity([0.1, 0.2, 0.3], [1.0, 2.0, 3.0])
+    assert f.rho == 1.0 and abs(f.p_value - 1 / 3) < 1e-9
+    words = fidelity.describe("arch", "isolated->full", f)
+    assert "too few to judge" in words and "holds" not in words
