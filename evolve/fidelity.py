@@ -60,7 +60,8 @@ def rank_fidelity(low: Sequence[float], high: Sequence[float], *, confidence: fl
         return Fidelity(n, nan, nan, nan, nan)
     rho = float(stats.spearmanr(x, y).statistic)
     # spearmanr's t-approximation says p = 0 for a perfect order of 3 genomes; the exact test says 1/3
-    perm = stats.permutation_test((x, y), lambda a, b: stats.spearmanr(a, b).statistic, vectorized=False,
+    perm = stats.permutation_test((x, y), lambda a, b, axis: _spearman_rows(np.moveaxis(a, axis, -1),
+                                                                             np.moveaxis(b, axis, -1)), vectorized=True,
                                   permutation_type="pairings", n_resamples=9999, alternative="two-sided",
                                   random_state=seed)
     p = float(perm.pvalue)
