@@ -141,6 +141,11 @@ class Domain(Protocol):
 
     # Optional: `evaluate_batch(self, items, partners) -> list[Metrics | Exception]`, see `batch_evaluator` below.
 
+    # Optional: `consumes: tuple[str, ...]`, the resources `evaluate` asks partners for (arch: ("corpus",)).
+    # Declaring it promises that a result depends only on the domain's own genome, the genomes of the partners
+    # providing those resources, the budget and the seed, so the engine reuses an identical evaluation instead
+    # of training it again (see `evaluation_inputs`). Without it a result may depend on the whole triple.
+
     def provide(self, resource: str, genome: Any, **kwargs: Any) -> Any:
         """Expose a capability to other domains (e.g. arch: 'sequence_block'; data: 'corpus').
         Raise KeyError for an unknown resource."""
@@ -166,6 +171,21 @@ def partner_providing(resource: str, triple: Mapping[str, Any],
         if name in triple and partner.provides(resource):
             return partner, triple[name]
     return None
+
+
+def evaluation_inputs(name: str, domains: Mapping[str, "Domain"]) -> tuple[str, ...] | None:
+    """The campaign domains whose genomes domain `name`'s evaluation reads: itself, then for each resource in its
+    `consumes` the partner `partner_providing` would ask (campaign order; a triple holds every campaign domain).
+    None when the domain declares no `consumes`: its result may then depend on every member of the triple."""
+    consumes = getattr(domains[name], "consumes", None)
+    if consumes is None:
+        return None
+    reads = [name]
+    for resource in consumes:
+        provider = next((n for n, d in domains.items() if n != name and d.provides(resource)), None)
+        if provider is not None and provider not in reads:
+            reads.append(provider)
+    return tuple(reads)
 
 
 # --- batched evaluation (optional part of the protocol) ------------------------------------------------------

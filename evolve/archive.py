@@ -303,6 +303,7 @@ class Archive:
                 "by_stage": {s: sum(c.stage == s for c in evaluated) for s in STAGES},
                 "runs": len(runs), "runs_by_stage": {s: runs.count(s) for s in STAGES},
                 "runs_auxiliary": len(aux_runs), "runs_auxiliary_by_stage": {s: aux_runs.count(s) for s in STAGES},
+                "runs_reused": sum(bool(e.details.get("reused")) for e in evs),
                 "failed": sum(c.status == "failed" for c in cands),
                 "invalid": sum(c.status == "invalid" for c in cands)}
 

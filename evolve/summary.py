@@ -24,6 +24,9 @@ def build(kb: KnowledgeBase, archive: Archive, cfg: Mapping[str, Any], *, run_di
                               "(stage, triple, domain, seed), planned once and shared by every candidate that needs "
                               "it; counted in runs_total, device_seconds and the evaluation budget, never as "
                               "evaluated candidates",
+        "runs_reused": counts["runs_reused"],
+        "runs_reused_are": "runs recorded from an identical earlier run (same genomes read, stage budget and seed: "
+                           "evolve/reuse.py): included in runs_total and the evaluation budget, 0 device seconds",
         "failed": counts["failed"], "invalid": counts["invalid"],
         "hypervolume": archive.hypervolume(),
         "hypervolume_by_stage": {s: archive.hypervolume(s) for s in STAGES},

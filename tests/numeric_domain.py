@@ -171,3 +171,13 @@ class SecondNumericDomain(NumericDomain):
     """The numeric domain under another name, so a campaign can pair two of them (units, coupling tests)."""
 
     name = "numeric2"
+
+
+class SelfContainedNumericDomain(NumericDomain):
+    """Says its result reads nothing of its partners (`consumes = ()`), so the engine reuses identical runs."""
+
+    consumes: tuple[str, ...] = ()
+
+
+class SelfContainedSecondNumericDomain(SecondNumericDomain):
+    consumes: tuple[str, ...] = ()

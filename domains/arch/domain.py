@@ -22,6 +22,7 @@ from domains.settings import as_dict
 
 class ArchDomain:
     name = "arch"
+    consumes = ("corpus",)  # what evaluate asks partners for (domains/base.py: evaluation_inputs)
     reference = REFERENCE
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):

@@ -36,6 +36,7 @@ class DataDomain:
     """Curation pipelines over the offline corpus (or the user's), scored by held-out LM loss."""
 
     name = "data"
+    consumes = ("model_fn",)  # what evaluate asks partners for (domains/base.py: evaluation_inputs)
     reference = bl.REFERENCE
 
     def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:

@@ -20,6 +20,7 @@ from domains.rl.settings import RLSettings
 
 class RLDomain:
     name = "rl"
+    consumes = ("sequence_block",)  # what evaluate asks partners for (domains/base.py: evaluation_inputs)
     reference = "ppo_clip"
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):

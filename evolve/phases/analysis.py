@@ -56,7 +56,7 @@ def analyze(ctx: Context, cycle: int) -> None:
                **{f"agenda_share.{a['domain']}": a["share"] for a in agenda},
                "hypotheses.active": len(kb.hypotheses("active")),
                "hypotheses.supported": len(kb.hypotheses("supported")),
-               "runs_auxiliary": counts["runs_auxiliary"],
+               "runs_auxiliary": counts["runs_auxiliary"], "runs_reused": counts["runs_reused"],
                **{f"gain_unit.{d}": u.value for d, u in archive.gain_units().items()},
                **verdicts.fidelity_metrics(archive.fidelity(int(acfg["bootstrap"]))),
                **verdicts.coupling_metrics(archive.coupling(int(acfg["bootstrap"]))),

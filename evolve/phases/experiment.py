@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from domains.base import batch_evaluator
-from evolve import references
+from evolve import references, reuse
 from evolve.execution import Executor, TaskKey, evaluations
 from evolve.execution.evaluations import Batching, EvaluationTask, Outcome
 from evolve.knowledge import Candidate
@@ -30,21 +30,46 @@ def evaluate_stage(ctx: Context, stage: str, cycle: int, executor: Executor) -> 
     done = ctx.kb.done_keys()
     seeds = spec.seed_list(ctx.seed)
     allowed = ctx.archive.evaluations_left()
+    reads = reuse.reads_of(ctx.domains)
+    earlier = reuse.index(ctx.kb, {s: ctx.stage_specs[s].fraction for s in ctx.stages}, reads)
     tasks: list[EvaluationTask] = []
+    copies: list[Outcome] = []  # results of identical earlier runs, recorded without running
+    first: dict[reuse.InputKey, TaskKey] = {}  # this stage's identical tasks run once ...
+    followers: dict[TaskKey, list[TaskKey]] = {}  # ... and the others take that run's outcome
     for cand in pending:
         triple_json = {n: ctx.kb.genome(g)["json"] for n, g in cand.triple.items()}
         for name in ctx.domains_of(cand):
             for seed in seeds:
-                if (cand.id, name, seed) in done or (allowed is not None and len(tasks) >= allowed):
+                planned = len(tasks) + len(copies) + sum(map(len, followers.values()))
+                if (cand.id, name, seed) in done or (allowed is not None and planned >= allowed):
                     continue
-                tasks.append(EvaluationTask(TaskKey(cand.id, name, seed), ctx.stage_domain_cfgs[stage], triple_json,
-                                            stage, spec.fraction))
+                key = TaskKey(cand.id, name, seed)
+                inputs = reuse.input_key(name, cand.triple, stage, spec.fraction, seed, reads)
+                if inputs in earlier:
+                    ev = earlier[inputs]
+                    copies.append(reuse.follower_outcome(
+                        Outcome(key, None, ev, ctx.kb.curves(ev.candidate, ev.domain, ev.seed)), key))
+                elif inputs in first:
+                    followers[first[inputs]].append(key)
+                else:
+                    first[inputs] = key
+                    followers[key] = []
+                    tasks.append(EvaluationTask(key, ctx.stage_domain_cfgs[stage], triple_json, stage, spec.fraction))
     by_id = {c.id: c for c in pending}
-    for finished, outcome in enumerate(evaluations.run(executor, tasks, batching(ctx)), 1):
+    total = len(tasks) + len(copies) + sum(map(len, followers.values()))
+
+    def outcomes():
+        yield from copies
+        for outcome in evaluations.run(executor, tasks, batching(ctx)):
+            yield outcome
+            for key in followers.get(outcome.key, []):
+                yield reuse.follower_outcome(outcome, key)
+
+    for finished, outcome in enumerate(outcomes(), 1):
         record(ctx, outcome, stage)
         finish_candidate(ctx, by_id[outcome.key.candidate], seeds)
         hv = append_hv_curve(ctx)
-        ctx.progress.update(cycle=cycle, cycles=ctx.cycles, stage=stage, done=finished, total=len(tasks),
+        ctx.progress.update(cycle=cycle, cycles=ctx.cycles, stage=stage, done=finished, total=total,
                             best=ctx.archive.best_perf(), hypervolume=hv, note=note(outcome))
     for cand in pending:
         finish_candidate(ctx, cand, seeds)
@@ -76,6 +101,8 @@ def record(ctx: Context, outcome: Outcome, stage: str) -> None:
 
 def note(outcome: Outcome) -> str:
     result = outcome.result
+    if result is None or result.task_id != outcome.key:  # a reused result (evolve/reuse.py)
+        return f"{outcome.key}: {outcome.evaluation.status}, {outcome.evaluation.reason[:120]}"
     return (f"{outcome.key}: ok in {result.seconds:.1f}s" if result.status == "ok"
             else f"{outcome.key}: {result.status}: {result.reason[:160]}")
 
