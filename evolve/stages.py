@@ -26,6 +26,7 @@ class StageSpec:
     seeds: int       # evaluation seeds; every candidate of a stage uses the same ones
     rung: str | None = None  # ladder of scales: the model-size rung this stage evaluates at (None = one size)
     max_evaluations: int | None = None  # per cycle: caps the promotions into this stage (None = no cap)
+    coupling: bool = True  # cross / full: run the coupling cells of analysis.coupling_pairs here (evolve/coupling.py)
 
     def seed_list(self, master_seed: int) -> list[int]:
         """Common random numbers: all candidates of a stage share seeds, so differences are real."""
@@ -42,7 +43,8 @@ def stage_specs(scale_cfg: Mapping[str, Any]) -> dict[str, StageSpec]:
         return None if value is None else kind(value)
 
     specs = {s: StageSpec(s, float(stages[s]["fraction"]), int(stages[s]["seeds"]), optional(s, "rung", str),
-                          optional(s, "max_evaluations", int)) for s in STAGES}
+                          optional(s, "max_evaluations", int), bool(stages[s].get("coupling", True)))
+             for s in STAGES}
     for spec in specs.values():
         if not 0.0 < spec.fraction <= 1.0 or spec.seeds < 1:
             raise ValueError(f"stage {spec.name}: fraction must be in (0, 1] and seeds >= 1, got {spec}")

@@ -76,9 +76,10 @@ class Context:
 
     def plan_references(self, db: Any, stage: str, triple: Mapping[str, str], focus: str, cycle: int) -> None:
         """Plan the auxiliary results a new candidate is measured against (evolve/references.py): its
-        partner-matched references and, at the cross and full stages, its coupling cells. Each is planned
-        once per (stage, triple, domain) and shared by every candidate that needs it."""
+        partner-matched references and, at the cross and full stages where the scale asks for them
+        (`scale.stages.<stage>.coupling`), its coupling cells. Each is planned once per (stage, triple, domain)
+        and shared by every candidate that needs it."""
         doms = [focus] if focus in self.domains else list(self.names)
-        for cid, t, d in references.needs(stage, triple, doms, self.reference_triple,
-                                          self.archive.settings.coupling_pairs):
+        pairs = self.archive.settings.coupling_pairs if self.stage_specs[stage].coupling else ()
+        for cid, t, d in references.needs(stage, triple, doms, self.reference_triple, pairs):
             self.kb.add_candidate(db, cid=cid, stage=stage, triple=t, focus=references.aux_focus(d), cycle=cycle)
