@@ -1,12 +1,14 @@
 """Benchmark the arch domain's recall probe: does it tell the baselines apart, over seeds?
 
     python bench/bench_probes.py [--scale tiny|small] [--seeds 0,1,2] [--only transformer,linear_attention]
-                                 [--set input_conv=0 --set lr=0.01 ...] [--genome NAME=TEXT] [--positions]
+                                 [--steps 15,40] [--set input_conv=0 --set lr=0.01 ...] [--genome NAME=TEXT] [--positions]
                                  [--lm] [--write]
 
 Each baseline is trained on MQAR exactly as `domains.arch` does at the scale's full stage (the probe's
 embedding and token shift around the genome's stack, `conf/domain/arch.yaml` recall settings) once per
 seed. Prints accuracy mean, min-max and per-seed values, and the seconds per evaluation (compile, train).
+`--steps` trains for other step counts from the same program (a cascade stage's budget: at `tiny` the
+isolated stage trains 15 steps, cross 40), as the domain does: one compilation at the full stage's capacity.
 `--set KEY=VALUE` overrides a `proxies.recall.RecallConfig` field, `--genome` adds a design in the genome's
 text form, `--positions` adds learned absolute positions in front of the stack: the diagnosis in
 docs/proxies.md is written with these. `--lm` also trains the LM proxy per seed (held-out loss mean and
@@ -54,9 +56,11 @@ def _with_positions(stack_fn, d_model: int, max_len: int):
     return Positioned
 
 
-def recall_runs(g, cfg: dict, seeds: list[int], *, positions: bool = False) -> dict:
-    """Full-stage MQAR evaluations of genome `g` (as domains.arch.evaluate.train_recall), one per seed,
-    from one compilation: accuracies, compile seconds, mean train seconds per seed."""
+def recall_runs(g, cfg: dict, seeds: list[int], *, positions: bool = False,
+                steps_list: list[int] | None = None) -> dict:
+    """MQAR evaluations of genome `g` (as domains.arch.evaluate.train_recall), one per seed and step count
+    (default: the full stage's), from one compilation at the full stage's capacity: {"runs": {steps:
+    {"accuracy": per seed, "train_s": mean seconds per seed}}, "compile_s"}."""
     import jax
 
     from domains.arch import compile as comp
@@ -72,14 +76,19 @@ def recall_runs(g, cfg: dict, seeds: list[int], *, positions: bool = False) -> d
         stack_fn = _with_positions(stack_fn, w.d_model, rcfg.seq_len)
     train = recall.make_train(rcfg, recall.probe_model(rcfg, stack_fn, w.d_model))
     keys = [jax.random.split(jax.random.key(s))[1] for s in seeds]  # the recall half of an evaluation's key
-    steps = np.int32(rcfg.steps)
+    steps_list = steps_list or [rcfg.steps]
+    if max(steps_list) > rcfg.steps or min(steps_list) < 1:
+        raise SystemExit(f"--steps must lie in [1, {rcfg.steps}] (the full stage's steps)")
     t0 = time.perf_counter()
-    compiled = trainer.lower(train, keys[0], steps).compile()
+    compiled = trainer.lower(train, keys[0], np.int32(rcfg.steps)).compile()
     compile_s = time.perf_counter() - t0
-    accs, t0 = [], time.perf_counter()
-    for key in keys:
-        accs.append(float(jax.block_until_ready(compiled(key, steps))["metrics"]["accuracy"]))
-    return {"accuracy": accs, "compile_s": compile_s, "train_s": (time.perf_counter() - t0) / len(seeds)}
+    runs = {}
+    for steps in steps_list:
+        accs, t0 = [], time.perf_counter()
+        for key in keys:
+            accs.append(float(jax.block_until_ready(compiled(key, np.int32(steps)))["metrics"]["accuracy"]))
+        runs[steps] = {"accuracy": accs, "train_s": (time.perf_counter() - t0) / len(seeds)}
+    return {"runs": runs, "compile_s": compile_s}
 
 
 def lm_run(g, cfg: dict, seed: int) -> float:
@@ -99,6 +108,24 @@ def _spread(xs: list[float]) -> str:
     return f"{np.mean(xs):.3f} | {min(xs):.3f}-{max(xs):.3f}"
 
 
+def _discrimination(accs: dict, names: list[str], steps_list: list[int]) -> str:
+    """Per step count: does the design explain the accuracy beyond seed noise (one-way ANOVA over the designs'
+    seeds), and does the designs' order agree with their order at the largest step count (Spearman of means)?"""
+    import numpy as np
+    from scipy import stats
+
+    if len(names) < 3:
+        return ""
+    final = [np.mean(accs[n, max(steps_list)]) for n in names]
+    lines = ["", "", "| steps | between-design F | p | Spearman of means with " f"{max(steps_list)} steps |",
+             "|---:|---:|---:|---:|"]
+    for steps in steps_list:
+        f, p = stats.f_oneway(*[accs[n, steps] for n in names])
+        rho = stats.spearmanr([np.mean(accs[n, steps]) for n in names], final).statistic
+        lines.append(f"| {steps} | {f:.1f} | {p:.2g} | {rho:+.2f} |")
+    return "\n".join(lines)
+
+
 def run(args) -> str:
     from domains.arch import ArchDomain
     from domains.arch import evaluate as ev
@@ -112,28 +139,31 @@ def run(args) -> str:
     only = args.only.split(",") if args.only else list(designs)
     seeds = [int(s) for s in args.seeds.split(",")]
     rcfg = ev.recall_config(cfg, 1.0)
+    steps_list = [int(s) for s in args.steps.split(",")] if args.steps else [rcfg.steps]
     rows, accs = [], {}
     for name in only:
-        runs = recall_runs(designs[name], cfg, seeds, positions=args.positions)
-        accs[name] = runs["accuracy"]
-        row = (f"| {name} | {_spread(accs[name])} | {' '.join(f'{a:.3f}' for a in accs[name])} "
-               f"| {runs['compile_s']:.1f} | {runs['train_s']:.1f}")
-        if args.lm:
-            row += f" | {_spread([lm_run(designs[name], cfg, s) for s in seeds])}"
-        rows.append(row + " |")
-        print(rows[-1], flush=True)
+        out = recall_runs(designs[name], cfg, seeds, positions=args.positions, steps_list=steps_list)
+        lm = f" | {_spread([lm_run(designs[name], cfg, s) for s in seeds])}" if args.lm else ""
+        for steps, runs in out["runs"].items():
+            accs[name, steps] = runs["accuracy"]
+            row = (f"| {name} | {steps} | {_spread(runs['accuracy'])} | {' '.join(f'{a:.3f}' for a in runs['accuracy'])} "
+                   f"| {out['compile_s']:.1f} | {runs['train_s']:.1f}")
+            rows.append(row + lm + " |")
+            print(rows[-1], flush=True)
     head = (f"MQAR probe `{args.scale}`: d_model {cfg['d_model']}, {cfg['n_layers']} block repeats, vocab "
             f"{rcfg.vocab_size}, seq {rcfg.seq_len}, {rcfg.num_pairs} pairs, batch {rcfg.batch_size}, "
-            f"{rcfg.steps} steps, lr {rcfg.lr}, input_conv {rcfg.input_conv}{', learned positions' if args.positions else ''}; "
-            f"seeds {args.seeds}; chance {2 / rcfg.vocab_size:.3f}\n\n"
-            "| design | accuracy mean | min-max | per seed | compile s | train s per seed |" + (
+            f"{rcfg.steps} steps at the full stage, lr {rcfg.lr}, input_conv {rcfg.input_conv}"
+            f"{', learned positions' if args.positions else ''}; seeds {args.seeds}; chance {2 / rcfg.vocab_size:.3f}\n\n"
+            "| design | steps | accuracy mean | min-max | per seed | compile s | train s per seed |" + (
                 " LM loss mean | min-max |" if args.lm else "") + "\n"
-            "|---|---:|---:|---|---:|---:|" + ("---:|---:|" if args.lm else ""))
+            "|---|---:|---:|---:|---|---:|---:|" + ("---:|---:|" if args.lm else ""))
     table = head + "\n" + "\n".join(rows)
-    if "transformer" in accs and "linear_attention" in accs:
-        gap = min(accs["transformer"]) - max(accs["linear_attention"])
-        table += (f"\n\nWorst transformer seed minus best linear-attention seed: {gap:+.3f} "
-                  f"({'separated' if gap > 0 else 'NOT separated'}).")
+    table += _discrimination(accs, only, steps_list)
+    for steps in steps_list:
+        if ("transformer", steps) in accs and ("linear_attention", steps) in accs:
+            gap = min(accs["transformer", steps]) - max(accs["linear_attention", steps])
+            table += (f"\n\nAt {steps} steps, worst transformer seed minus best linear-attention seed: {gap:+.3f} "
+                      f"({'separated' if gap > 0 else 'NOT separated'}).")
     return table
 
 
@@ -142,6 +172,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--scale", default="tiny", choices=["tiny", "small"])
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--only", default=None, help="comma-separated design names")
+    p.add_argument("--steps", default=None, help="comma-separated training steps (default: the full stage's)")
     p.add_argument("--set", action="append", default=[], help="RecallConfig override KEY=VALUE (repeatable)")
     p.add_argument("--genome", action="append", default=[], help="extra design NAME=TEXT (repeatable)")
     p.add_argument("--positions", action="store_true", help="diagnosis: learned positions before the stack")
