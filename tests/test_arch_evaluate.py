@@ -12,6 +12,7 @@ from domains.base import Budget, EvaluationError, Metrics
 from proxies.corpus import TokenCorpus
 
 TINY = {"compile_cache": False, "d_model": 32, "n_layers": 1, "check_seq_len": 40, "chunk": 16, "min_steps": 4, "min_recall_steps": 4,
+        "recall_skip_below_steps": 0,  # the miniature probe runs at every stage (its 8 steps are below tiny's 40)
         "lm": {"seq_len": 32, "batch_size": 4, "steps": 8, "eval_batches": 1},
         "recall": {"vocab_size": 16, "seq_len": 16, "num_pairs": 2, "batch_size": 4, "steps": 8, "eval_batches": 1}}
 
@@ -49,6 +50,47 @@ def test_scaled_steps():
     assert ev.scaled_steps(100, 0.15, 10) == 15
     assert ev.scaled_steps(100, 0.01, 10) == 10
     assert ev.lm_config(ArchDomain({"lm": {"steps": 200}}).cfg, 0.4).steps == 80
+
+
+def test_the_probe_runs_only_from_its_step_threshold():
+    """tiny: 15 MQAR steps at the isolated stage and 40 at cross (below 60: skipped), 100 at full (run)."""
+    cfg = ArchDomain({}).cfg
+    assert cfg["recall_skip_below_steps"] == 60
+    assert [ev.runs_recall(cfg, f) for f in (0.15, 0.4, 0.59, 0.6, 1.0)] == [False, False, False, True, True]
+    assert all(ev.runs_recall({**cfg, "recall_skip_below_steps": 0}, f) for f in (0.01, 0.15, 1.0))
+    assert not ev.runs_recall({**cfg, "recall_weight": 0.0}, 1.0)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "40"])
+def test_a_bad_recall_threshold_fails_clearly(bad):
+    from domains.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="recall_skip_below_steps must be an integer >= 0"):
+        ArchDomain({"recall_skip_below_steps": bad})
+
+
+def test_a_stage_below_the_threshold_scores_the_lm_alone(monkeypatch):
+    """The trainers are replaced at evaluate's boundary: which ones run, and what score and details say."""
+    from domains.base import CheckResult
+
+    trained = []
+    lm_out = {"eval_loss": {"a": 2.0, "b": 3.0}, "train_loss": np.linspace(5.0, 2.5, 15), "steps": 15,
+              "compile_seconds": 1.0, "train_seconds": 1.0, "params": 1.0, "flops_per_token": 1.0,
+              "flops_per_token_6n": 1.0, "tokens_per_second": 1.0}
+    monkeypatch.setattr(ev, "checked_once", lambda g, cfg: CheckResult.passed())
+    monkeypatch.setattr(ev, "train_lm", lambda g, cfg, corpus, fraction, key: trained.append("lm") or lm_out)
+    monkeypatch.setattr(ev, "train_recall", lambda g, cfg, fraction, key: trained.append("recall") or {
+        "accuracy": 0.5, "loss": np.ones(60), "steps": 60, "compile_seconds": 2.0, "train_seconds": 3.0})
+    dom = ArchDomain({"compile_cache": False})
+    g = dom.baselines()["transformer"]
+    isolated = ev.evaluate(g, dom.cfg, Budget("isolated", 0.15, seed=0), None)
+    assert trained == ["lm"] and isolated.score == pytest.approx(-2.5)
+    assert isolated.details["recall_steps"] == 0 and "recall_accuracy" not in isolated.details
+    assert isolated.behaviour[-1] == 0.0 and "recall_loss" not in isolated.curves
+    ran = ev.evaluate(g, dom.cfg, Budget("full", 0.6, seed=0), None)  # 60 MQAR steps: at the threshold
+    assert trained == ["lm", "lm", "recall"] and ran.score == pytest.approx(-2.5 + 0.4 * 0.5)
+    assert ran.details["recall_steps"] == 60 and ran.details["recall_accuracy"] == 0.5
+    assert ran.details["compile_seconds"] == 3.0 and ran.cost["seconds"] == 4.0 and ran.behaviour[-1] == 0.5
 
 
 def test_corpus_choice():

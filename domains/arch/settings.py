@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from domains.settings import check_keys, field_names, from_config
+from domains.settings import SettingsError, check_keys, field_names, from_config
 from proxies.configs import LMConfig, RecallConfig
 
 
@@ -23,6 +23,7 @@ class ArchSettings:
     sequence_block_layers: int = 1
     min_steps: int = 10
     min_recall_steps: int = 10
+    recall_skip_below_steps: int = 60  # a stage with fewer MQAR steps does not run the probe (evaluate.runs_recall)
     compile_cache: bool = True
     corpus_max_bytes: int | None = None
     d_model: int = 64
@@ -41,6 +42,10 @@ class ArchSettings:
         """The nested proxy blocks are closed too: a typo there fails in the driver, not in a worker."""
         check_keys(self.lm or {}, field_names(LMConfig), "arch lm")
         check_keys(self.recall or {}, field_names(RecallConfig), "arch recall")
+        if isinstance(self.recall_skip_below_steps, bool) or not isinstance(self.recall_skip_below_steps, int) \
+                or self.recall_skip_below_steps < 0:
+            raise SettingsError(f"arch recall_skip_below_steps must be an integer >= 0 (0: the probe runs at every "
+                                f"stage), got {self.recall_skip_below_steps!r}")
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> "ArchSettings":
