@@ -47,7 +47,10 @@ def _check_executor(ecfg: dict) -> None:
     if kind not in ("local", "ray"):
         raise ConfigError(f"executor.kind must be local or ray (executor=local|ray), got {kind!r}")
     if kind == "local":
-        _positive({"executor": ecfg}, "executor.workers", int)
+        if ecfg.get("workers") != "auto":
+            _positive({"executor": ecfg}, "executor.workers", int)
+        if ecfg.get("max_auto_workers") is not None:
+            _positive({"executor": ecfg}, "executor.max_auto_workers", int)
     else:
         _positive({"executor": ecfg}, "executor.max_retries", int, allow_zero=True)
         address = ecfg.get("address")

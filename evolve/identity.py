@@ -18,7 +18,7 @@ from evolve.config import flatten
 # Dotted prefixes a resume may change freely (documented in the README, "Resume").
 FREE_ON_RESUME: tuple[str, ...] = (
     "campaign.cycles", "campaign.budget", "campaign.allow_config_change", "campaign.name",
-    "executor.kind", "executor.workers", "executor.address", "executor.num_cpus", "executor.num_gpus",
+    "executor.kind", "executor.workers", "executor.max_auto_workers", "executor.pin_cpus", "executor.address", "executor.num_cpus", "executor.num_gpus",
     "executor.max_retries", "executor.startup_allowance_s", "executor.batch_size",
     "tracking", "progress", "llm", "hydra",
 )

@@ -35,6 +35,7 @@ def numeric_campaign_config(tmp_path: Path, overrides: list[str] | None = None, 
     # worker's first task (building the domain) took over 20 s beside the other work of a loaded 2-core box,
     # and a timeout there changes a campaign's decisions; tests of the limit itself set their own
     plain["executor"]["time_limit_s"] = 300.0
+    plain["executor"]["workers"] = 1  # one worker: results land in one order (tests of several workers set theirs)
     return plain
 
 

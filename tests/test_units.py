@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _campaign(tmp_path: Path, numeric_cfg, scale: float) -> tuple[list, list, list, dict]:
-    cfg = numeric_cfg(["campaign.cycles=3", "campaign.proposals_per_cycle=6"], hostile=False)
+    cfg = numeric_cfg(["campaign.cycles=3", "campaign.proposals_per_cycle=6", "scale.stages.full.coupling=true"],
+                      hostile=False)
     cfg["domains"]["numeric2"] = {"plugin": "tests.numeric_domain:SecondNumericDomain", "n_var": 5,
                                   "problem": "zdt2", "score_scale": scale, "scales": {"tiny": {}}}
     cfg["analysis"]["coupling_pairs"] = [["numeric", "numeric2"]]

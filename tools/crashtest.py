@@ -97,11 +97,12 @@ class Setup:
     delay_s: float = 0.05  # numeric domain: seconds per evaluation (so kills land mid-evaluation too)
     tracking: bool = False
     batch: int = 1  # numeric domain: >1 = evaluations go in batches of up to this many (executor.batch_size)
+    workers: int = 1  # executor.workers of every run (the re-run bound below counts them)
     extra: list[str] = field(default_factory=list)
 
     def command(self, run_dir: Path, workdir: Path) -> list[str]:
         args = [sys.executable, "-m", "evolve", f"hydra.run.dir={run_dir}", f"campaign.cycles={self.cycles}",
-                f"seed={self.seed}", "llm=none", "progress=false"]
+                f"seed={self.seed}", "llm=none", "progress=false", f"executor.workers={self.workers}"]
         if self.tracking:
             args.append(f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}")
         else:
@@ -258,9 +259,12 @@ def trial(index: int, setup: Setup, workdir: Path, rng: random.Random, kills: in
         as_line = log_keys(kb_path, set(final))
         counts = Counter(ran)
         reruns = sum(n - 1 for n in counts.values())
-        if reruns > len(landed) * workers * setup.batch:  # a killed batch re-runs all its members
-            errors.append(f"{reruns} evaluations ran more than once, but only {len(landed)} kills x {workers} "
-                          f"worker(s) x {setup.batch} per batch were in flight")
+        # a kill can lose, per worker, the task it runs and one result the driver had read but not yet
+        # committed (the executor hands the worker its next task before yielding that result); a killed
+        # batch re-runs all its members
+        if reruns > len(landed) * 2 * workers * setup.batch:
+            errors.append(f"{reruns} evaluations ran more than once, but only {len(landed)} kills x 2 x {workers} "
+                          f"worker(s) x {setup.batch} per batch were in flight or uncommitted")
         for k, (lines, snap) in enumerate(snapshots, 1):
             again = {as_line[key] for key in snap if key in as_line} & set(ran[lines:])
             if again:
@@ -308,6 +312,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--delay", type=float, default=0.05, help="numeric domain: seconds per evaluation")
     p.add_argument("--tracking", action="store_true", help="also write MLflow (slower starts)")
     p.add_argument("--batch", type=int, default=1, help="numeric domain: evaluate in batches of up to N (evaluate_batch)")
+    p.add_argument("--workers", type=int, default=1, help="executor.workers of every run")
     p.add_argument("--workdir", default=None, help="where run directories go (default: a temp dir, removed on success)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take before it counts as hung")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
@@ -317,8 +322,9 @@ def _main(argv: list[str] | None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="evolve-crashtest-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     setup = Setup(cycles=args.cycles, seed=args.seed, domain=args.domain, delay_s=args.delay,
-                  tracking=args.tracking, batch=args.batch, extra=args.overrides)
-    workers = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("executor.workers=")), 1)
+                  tracking=args.tracking, batch=args.batch, workers=args.workers, extra=args.overrides)
+    workers = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("executor.workers=")),
+                   args.workers)
     print(f"crashtest: {args.trials} trials x {args.kills} kills, {args.cycles}-cycle campaign on "
           f"{args.domain or 'the numeric test domain'}, work dir {workdir}", flush=True)
     code, ref_s = run_to_end(setup, workdir / "reference", workdir, workdir / "reference.log", args.timeout)

@@ -8,6 +8,7 @@ executor starts when it is entered as a context manager (or on `start()`).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -31,6 +32,17 @@ def limits_from_config(ecfg: Mapping[str, Any], device: str = "cpu") -> Limits:
                   cpu_time_s=float(cpu) if cpu is not None else None)
 
 
+def local_workers(ecfg: Mapping[str, Any], device: str = "cpu") -> int:
+    """`executor.workers`: a number, or "auto": on a CPU scale one per CPU of this process, at most
+    `max_auto_workers` (each holds its own compiled programs: ~1.5-3 GB at tiny); on a GPU one (one device)."""
+    workers = ecfg.get("workers", 1)
+    if workers != "auto":
+        return int(workers)
+    if device != "cpu":
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), int(ecfg.get("max_auto_workers", 4))))
+
+
 def make_executor(ecfg: Mapping[str, Any], fn: Callable[[Any], Any], *, scratch_root: str | Path,
                   scale: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Executor:
     """Build the executor `ecfg["kind"]` names (conf/executor/<kind>.yaml) for running `fn`."""
@@ -39,8 +51,9 @@ def make_executor(ecfg: Mapping[str, Any], fn: Callable[[Any], Any], *, scratch_
     device = str(scale.get("device", "cpu"))
     limits = limits_from_config(ecfg, device)
     if kind == "local":
-        return LocalExecutor(fn, n_workers=int(ecfg.get("workers", 1)), time_limit_s=float(ecfg["time_limit_s"]),
-                             scratch_root=scratch_root, env=env, limits=limits)
+        return LocalExecutor(fn, n_workers=local_workers(ecfg, device), time_limit_s=float(ecfg["time_limit_s"]),
+                             scratch_root=scratch_root, env=env, limits=limits,
+                             pin_cpus=bool(ecfg.get("pin_cpus", False)) and device == "cpu")
     if kind == "ray":
         from evolve.execution.ray_cluster import RayExecutor  # imports ray: only when asked for
 

@@ -35,7 +35,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from evolve.execution.protocol import TaskResult
 from evolve.execution.queue import ResultQueue
@@ -47,9 +47,24 @@ log = logging.getLogger(__name__)
 MAX_START_FAILURES = 3  # consecutive workers dying before "ready" => the pool is broken
 
 
+CPUS_ENV = "EVOLVE_CPUS"  # a worker's own CPUs (pin_cpus), comma-separated
+
+
+def cpu_shares(n_workers: int, cpus: Iterable[int] | None = None) -> list[list[int]]:
+    """The driver's CPUs split into `n_workers` contiguous, disjoint, near-equal shares (at least one CPU each:
+    with more workers than CPUs, shares repeat round the CPUs)."""
+    cpus = sorted(os.sched_getaffinity(0) if cpus is None else cpus)
+    if n_workers >= len(cpus):
+        return [[cpus[i % len(cpus)]] for i in range(n_workers)]
+    bounds = [round(i * len(cpus) / n_workers) for i in range(n_workers + 1)]
+    return [cpus[bounds[i]:bounds[i + 1]] for i in range(n_workers)]
+
+
 def _worker_main(conn: mpc.Connection, blob: bytes, home: str, limits: Limits) -> None:
     """Worker loop: load fn, say "ready", then run tasks until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    if os.environ.get(CPUS_ENV):  # before anything sizes a thread pool (XLA reads the affinity)
+        os.sched_setaffinity(0, {int(c) for c in os.environ[CPUS_ENV].split(",")})
     watch_parent(os.getppid())
     os.chdir(home)
     disable_core_dumps()
@@ -132,6 +147,9 @@ class LocalExecutor(ResultQueue):
     initializer:    picklable function run once in each worker before its first task
                     (e.g. warm up JAX); if it raises, that worker's tasks end "error".
     worker_env:     optional `index -> env` for per-worker settings (CUDA_VISIBLE_DEVICES).
+    pin_cpus:       give each worker its own share of the driver's CPUs (`cpu_shares`), so workers never
+                    compete for a core and a measured cost (training seconds) does not depend on what
+                    another worker runs beside it.
     limits:         per-task resource limits (see `Limits`): address space and CPU time.
     memory_limit_mb: shorthand for `limits=Limits(memory_mb=...)` (kept for callers of old).
     startup_timeout_s: a worker must be ready (imports + initializer) within this time.
@@ -152,6 +170,7 @@ class LocalExecutor(ResultQueue):
         limits: Limits | None = None,
         memory_limit_mb: int | None = None,
         startup_timeout_s: float = 300.0,
+        pin_cpus: bool = False,
     ) -> None:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
@@ -166,6 +185,7 @@ class LocalExecutor(ResultQueue):
         self.startup_timeout_s = float(startup_timeout_s)
         self._env = dict(env or {})
         self._worker_env = worker_env
+        self._cpu_shares = cpu_shares(n_workers) if pin_cpus else None
         limits = limits or Limits()
         if memory_limit_mb is not None:
             limits = Limits(memory_mb=memory_limit_mb, cpu_time_s=limits.cpu_time_s)
@@ -259,6 +279,8 @@ class LocalExecutor(ResultQueue):
         if self._worker_env is not None:
             extra.update(self._worker_env(index))
         extra["EVOLVE_WORKER"] = str(index)
+        if self._cpu_shares is not None:
+            extra[CPUS_ENV] = ",".join(map(str, self._cpu_shares[index]))
         process = self._ctx.Process(
             target=_worker_main,
             args=(child_conn, self._blob, str(self.scratch_root), self.limits),

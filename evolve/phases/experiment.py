@@ -11,6 +11,7 @@ import math
 from domains.base import batch_evaluator
 from evolve import references, reuse
 from evolve.execution import Executor, TaskKey, evaluations
+from evolve.execution.factory import local_workers
 from evolve.execution.evaluations import Batching, EvaluationTask, Outcome
 from evolve.knowledge import Candidate
 from evolve.phases.context import Context
@@ -80,7 +81,8 @@ def batching(ctx: Context) -> Batching:
     """Batches for the domains that offer `evaluate_batch`, `executor.batch_size` evaluations at most (1: none)."""
     ecfg = ctx.cfg.get("executor") or {}
     return Batching(domains=[n for n, d in ctx.domains.items() if batch_evaluator(d) is not None],
-                    max_size=int(ecfg.get("batch_size", 1)), workers=int(ecfg.get("workers", 1)))
+                    max_size=int(ecfg.get("batch_size", 1)),
+                    workers=local_workers(ecfg, str(ctx.cfg["scale"].get("device", "cpu"))))
 
 
 def record(ctx: Context, outcome: Outcome, stage: str) -> None:
