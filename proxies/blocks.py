@@ -4,8 +4,9 @@ Every token mixer maps `x: (B, T, D) -> (B, T, D)`, is causal, computes in `dtyp
 (parameters stay float32) and owns its output projection. The linear-recurrent mixers
 (`LinearAttention`, `GatedLinearAttention`, `DeltaNet`) run a chunked form: exact
 masked matmuls inside a chunk of `chunk` tokens plus a state carried across chunks by
-`lax.scan`, which is several times faster than a token-by-token scan and much lighter
-than the cumulative-sum form. Their recurrent core runs in float32 for stability.
+`lax.scan`, which is several times faster than a token-by-token scan for wide heads and
+much lighter than the cumulative-sum form (`DeltaNet` goes token by token on CPU when its
+heads are narrow, where that is faster). Their recurrent core runs in float32 for stability.
 
 Expression callables (`feature_map`, `decay`, `activation`, `gate`) are elementwise
 jnp functions supplied by the caller (the arch domain compiles them from its
@@ -160,56 +161,70 @@ def gated_linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, log_a: jax.
 
 
 def _unit_lower_inverse(L: jax.Array) -> jax.Array:
-    """Inverse of a small unit lower-triangular (..., c, c) matrix by row forward substitution.
+    """Inverse of a small unit lower-triangular (..., c, c) matrix by blockwise doubling.
 
-    Row i of X = L^-1 is e_i - N[i] X with N = L - I strictly lower, so rows not yet computed (still
-    identity rows, at or after i) meet zeros in N[i]. Plain dots on purpose: the LAPACK custom call
-    behind `solve_triangular` deadlocks inside larger multi-threaded XLA CPU programs. A `fori_loop`
-    rather than c - 1 unrolled steps: the same speed, but a program XLA compiles several times faster
-    (the unrolled form dominated the compile time of every delta-rule genome)."""
+    X holds the inverses of L's diagonal blocks of size b; one step doubles b with
+    [[A, 0], [C, D]]^-1 = [[A^-1, 0], [-D^-1 C A^-1, D^-1]], written on whole matrices as
+    X <- X - X C X with C = L's entries inside the 2b-blocks but outside the b-blocks (any c,
+    a last block may be short). ceil(log2 c) steps of two batched matmuls, no loop: blocked
+    triangular inversion, as accurate as forward substitution when keys are nearly parallel
+    (the Neumann product (I - N)(I + N^2)(I + N^4)... is not: it cancels huge terms). No
+    `solve_triangular`: its LAPACK custom call deadlocks inside larger multi-threaded XLA CPU
+    programs."""
     c = L.shape[-1]
-    eye = jnp.eye(c, dtype=L.dtype)
-    N = L - eye
+    i = jnp.arange(c)
 
-    def row(i: jax.Array, X: jax.Array) -> jax.Array:
-        n_i = jax.lax.dynamic_index_in_dim(N, i, axis=-2, keepdims=False)  # (..., c)
-        x_i = jax.lax.dynamic_index_in_dim(eye, i, axis=0, keepdims=False) - jnp.einsum("...k,...kj->...j", n_i, X)
-        return jax.lax.dynamic_update_index_in_dim(X, x_i, i, axis=X.ndim - 2)
+    def across(b: int) -> jax.Array:  # (c, c): same 2b-block, different b-blocks
+        return (i[:, None] // (2 * b) == i[None, :] // (2 * b)) & (i[:, None] // b != i[None, :] // b)
 
-    return jax.lax.fori_loop(1, c, row, jnp.broadcast_to(eye, L.shape))
+    X = jnp.eye(c, dtype=L.dtype) - jnp.where(across(1), L, 0.0)  # b = 1: the diagonal blocks are 1
+    b = 2
+    while b < c:
+        X = X - X @ jnp.where(across(b), L, 0.0) @ X
+        b *= 2
+    return X
 
 
-def _unit_lower_solve(L: jax.Array, rhs: jax.Array, block: int = 16) -> jax.Array:
-    """Solve L X = rhs for unit lower-triangular L (..., C, C) by block forward substitution.
+RECURRENT_MAX_STATE = 64  # delta_rule's "auto": per-token recurrence on CPU up to this many state entries per head
 
-    Forward substitution stays accurate when keys are nearly parallel (matrix-power inverses
-    lose all precision there); `block`-row diagonal blocks keep the sequential part short.
-    """
-    C = L.shape[-1]
-    n = -(-C // block)
-    pad = n * block - C
-    if pad:  # identity rows/cols and zero right-hand sides: the padded unknowns are 0
-        L = jnp.pad(L, [(0, 0)] * (L.ndim - 2) + [(0, pad), (0, pad)])
-        L = L + jnp.diag(jnp.arange(n * block) >= C).astype(L.dtype)
-        rhs = jnp.pad(rhs, [(0, 0)] * (rhs.ndim - 2) + [(0, pad), (0, 0)])
-    rows = lambda i: slice(i * block, (i + 1) * block)  # noqa: E731
-    xs: list[jax.Array] = []
-    for i in range(n):
-        r = rhs[..., rows(i), :]
-        for j, x in enumerate(xs):
-            r = r - L[..., rows(i), rows(j)] @ x
-        xs.append(_unit_lower_inverse(L[..., rows(i), rows(i)]) @ r)
-    return jnp.concatenate(xs, axis=-2)[..., :C, :]
+
+def _delta_recurrence(q: jax.Array, k: jax.Array, v: jax.Array, beta: jax.Array, log_a: jax.Array) -> jax.Array:
+    """The delta rule token by token (shapes as `delta_rule`): T steps of a (dk, dv) state per head."""
+
+    def step(S, inp):  # S: (B, H, dk, dv)
+        q_t, k_t, v_t, b_t, la_t = inp  # (B, H, dk), (B, H, dk), (B, H, dv), (B, H), (B, H)
+        S = jnp.exp(la_t)[..., None, None] * S
+        err = v_t - jnp.einsum("bhd,bhde->bhe", k_t, S)
+        S = S + (b_t[..., None] * k_t)[..., :, None] * err[..., None, :]
+        return S, jnp.einsum("bhd,bhde->bhe", q_t, S)
+
+    B, H, _, dk = q.shape
+    xs = tuple(jnp.moveaxis(a, 2, 0) for a in (q, k, v, beta, log_a))
+    _, o = jax.lax.scan(step, jnp.zeros((B, H, dk, v.shape[-1]), F32), xs)
+    return jnp.moveaxis(o, 0, 2)
 
 
 def delta_rule(q: jax.Array, k: jax.Array, v: jax.Array, beta: jax.Array, log_a: jax.Array, *,
-               chunk: int) -> jax.Array:
+               chunk: int, form: str = "auto") -> jax.Array:
     """(Gated) delta rule S_t = a_t (I - b_t k_t k_t^T) S_{t-1} + b_t k_t v_t^T, o_t = S_t^T q_t.
 
     q, k: (B, H, T, dk) (k L2-normalised); v: (B, H, T, dv); beta, log_a: (B, H, T); float32.
-    Chunked WY/UT form: per chunk, one unit-lower-triangular solve turns the sequential
-    rank-one updates into matmuls; the state is carried across chunks by lax.scan.
+    form "chunked": the WY/UT form; per chunk, one unit-lower-triangular inverse turns the
+    sequential rank-one updates into matmuls, and lax.scan carries the state across chunks (a
+    sequence of one chunk starts and ends with no state, so it skips the state's terms and the
+    scan). form "recurrent": token by token. "auto" takes the recurrence on CPU for small heads
+    (dk * dv <= RECURRENT_MAX_STATE) and the chunked form otherwise: the chunked form's cost
+    grows with the chunk's (C, C) matrices, the recurrence's with the (dk, dv) state, and on
+    2 CPU cores a 2-8 wide head trains 1.5-7x faster token by token (docs/BENCHMARKS.md,
+    "Delta-rule mixers on CPU"); accelerators keep the chunked form (few sequential steps).
     """
+    if form not in ("auto", "chunked", "recurrent"):
+        raise ValueError(f"delta_rule form must be auto, chunked or recurrent, not {form!r}")
+    if form == "auto":
+        small = q.shape[-1] * v.shape[-1] <= RECURRENT_MAX_STATE
+        form = "recurrent" if small and jax.default_backend() == "cpu" else "chunked"
+    if form == "recurrent":
+        return _delta_recurrence(q, k, v, beta, log_a)
     T = q.shape[2]
     C = min(chunk, T)
     qc, kc, vc = (_to_chunks(a, C) for a in (q, k, v))  # (B, H, N, C, d)
@@ -219,11 +234,12 @@ def delta_rule(q: jax.Array, k: jax.Array, v: jax.Array, beta: jax.Array, log_a:
     strict = jnp.tril(jnp.ones((C, C), bool), -1)
     G = jnp.where(tril, jnp.exp(jnp.where(tril, g[..., :, None] - g[..., None, :], 0.0)), 0.0)
     kk = jnp.einsum("bhntd,bhnsd->bhnts", kc, kc)
-    L = jnp.eye(C, dtype=F32) + jnp.where(strict, bc[..., :, None] * kk * G, 0.0)
-    rhs = jnp.concatenate([bc[..., None] * vc, bc[..., None] * kc * jnp.exp(g)[..., None]], axis=-1)
-    UW = _unit_lower_solve(L, rhs)
-    U, W = UW[..., : vc.shape[-1]], UW[..., vc.shape[-1] :]  # (B, H, N, C, dv), (B, H, N, C, dk)
+    inv = _unit_lower_inverse(jnp.eye(C, dtype=F32) + jnp.where(strict, bc[..., :, None] * kk * G, 0.0))
     Aqk = jnp.einsum("bhntd,bhnsd->bhnts", qc, kc) * G
+    if qc.shape[2] == 1:
+        return _from_chunks(Aqk @ (inv @ (bc[..., None] * vc)), T)
+    UW = inv @ jnp.concatenate([bc[..., None] * vc, bc[..., None] * kc * jnp.exp(g)[..., None]], axis=-1)
+    U, W = UW[..., : vc.shape[-1]], UW[..., vc.shape[-1] :]  # (B, H, N, C, dv), (B, H, N, C, dk)
     qg = qc * jnp.exp(g)[..., None]
     kg = kc * jnp.exp(g[..., -1:] - g)[..., None]
     a_chunk = jnp.exp(g[..., -1])  # (B, H, N)
@@ -351,7 +367,8 @@ class DeltaNet(nnx.Module):
 
     beta_t = sigmoid(W_b x_t) per head; q, k are L2-normalised after the feature map;
     a_t = decay(W_a x_t + decay_bias), clipped to [2e-9, 1]. Per-head RMS norm on the output.
-    `chunk` only trades speed for memory; 16 is fastest on CPU, larger chunks suit GPUs.
+    `chunk` only trades speed for memory; 16 is fastest on CPU, larger chunks suit GPUs (heads
+    of dk * dv <= RECURRENT_MAX_STATE run token by token on CPU, see `delta_rule`).
     """
 
     def __init__(self, d_model: int, n_heads: int, *, feature_map: Expr, decay: Expr | None = None,

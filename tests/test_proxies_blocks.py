@@ -72,27 +72,60 @@ def test_gla_matches_recurrence(chunk, decay_scale):
     np.testing.assert_allclose(got, _ref_gla(q, k, v, log_a), rtol=2e-4, atol=2e-4)
 
 
+def _delta_inputs(b, h, t, dk, dv, gated, seed=0):
+    q, k = B._l2norm(_rand(seed, b, h, t, dk)), B._l2norm(_rand(seed + 1, b, h, t, dk))
+    v = _rand(seed + 2, b, h, t, dv)
+    beta = jax.nn.sigmoid(_rand(seed + 3, b, h, t))
+    log_a = -3.0 * jax.random.uniform(jax.random.key(seed + 4), (b, h, t)) if gated else jnp.zeros((b, h, t))
+    return q, k, v, beta, log_a
+
+
+@pytest.mark.parametrize("form", ["chunked", "recurrent", "auto"])
 @pytest.mark.parametrize("chunk", [4, 64])
 @pytest.mark.parametrize("gated", [False, True])
-def test_delta_rule_matches_recurrence(chunk, gated):
-    q, k = B._l2norm(_rand(0, 2, H, T, 8)), B._l2norm(_rand(1, 2, H, T, 8))
-    v = _rand(2, 2, H, T, 6)
-    beta = jax.nn.sigmoid(_rand(3, 2, H, T))
-    log_a = -3.0 * jax.random.uniform(jax.random.key(4), (2, H, T)) if gated else jnp.zeros((2, H, T))
-    got = B.delta_rule(q, k, v, beta, log_a, chunk=chunk)
-    np.testing.assert_allclose(got, _ref_delta(q, k, v, beta, log_a), rtol=2e-4, atol=2e-4)
+def test_delta_rule_matches_recurrence(chunk, gated, form):
+    args = _delta_inputs(2, H, T, 8, 6, gated)
+    got = B.delta_rule(*args, chunk=chunk, form=form)
+    np.testing.assert_allclose(got, _ref_delta(*args), rtol=2e-4, atol=2e-4)
 
 
-def test_delta_rule_long_chunk_with_correlated_keys():
-    # chunk 40 > the 16-row solve block (and not a multiple of it); nearly parallel keys make
-    # the triangular system ill-conditioned, which breaks matrix-power inverses
+@pytest.mark.parametrize("form", ["chunked", "recurrent"])
+@pytest.mark.parametrize("t,dk,chunk", [(11, 8, 16), (37, 4, 16), (8, 2, 16), (21, 16, 8)])
+def test_delta_rule_gradients_match_recurrence(form, t, dk, chunk):
+    # one chunk (t <= chunk: the RL memory's window) and several, the last one short
+    args = _delta_inputs(2, 3, t, dk, 5, gated=True, seed=t)
+    w = _rand(9, 2, 3, t, 5)
+    loss = lambda f: lambda *a: jnp.sum(w * f(*a))  # noqa: E731
+    got = jax.grad(loss(lambda *a: B.delta_rule(*a, chunk=chunk, form=form)), argnums=range(5))(*args)
+    want = jax.grad(loss(_ref_delta), argnums=range(5))(*args)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5 * float(jnp.abs(r).max()))
+
+
+@pytest.mark.parametrize("c", [1, 5, 8, 16, 40])
+def test_unit_lower_inverse_matches_numpy(c):
+    N = np.tril(np.asarray(_rand(c, 3, c, c)), -1)
+    L = jnp.asarray(np.eye(c, dtype=np.float32) + N)
+    np.testing.assert_allclose(B._unit_lower_inverse(L), np.linalg.inv(np.asarray(L, np.float64)), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_delta_rule_rejects_unknown_form():
+    with pytest.raises(ValueError, match="form"):
+        B.delta_rule(*_delta_inputs(1, 1, 4, 2, 2, False), chunk=4, form="fast")
+
+
+@pytest.mark.parametrize("chunk", [16, 40, 64])
+def test_delta_rule_long_chunk_with_correlated_keys(chunk):
+    # chunks not a power of two; nearly parallel keys make the triangular system ill-conditioned,
+    # which breaks matrix-power (Neumann product) inverses
     Tl = 50
     base = _rand(5, 1, H, 1, 8)
     q, k = B._l2norm(_rand(0, 1, H, Tl, 8)), B._l2norm(base + 0.1 * _rand(1, 1, H, Tl, 8))
     v = _rand(2, 1, H, Tl, 6)
     beta = jax.nn.sigmoid(3.0 * _rand(3, 1, H, Tl))
     log_a = -0.05 * jax.random.uniform(jax.random.key(4), (1, H, Tl))
-    got = B.delta_rule(q, k, v, beta, log_a, chunk=40)
+    got = B.delta_rule(q, k, v, beta, log_a, chunk=chunk, form="chunked")
     np.testing.assert_allclose(got, _ref_delta(q, k, v, beta, log_a), rtol=1e-4, atol=1e-4)
 
 
