@@ -81,7 +81,19 @@ def _f(d: dict, *keys: str) -> float:
     return 0.0
 
 
-def split(kb: Path, wall: float, workers: int = 1) -> dict:
+def workers_of(kb: Path) -> int:
+    """The worker processes a finished campaign ran (its stored executor config; "auto": one per CPU here)."""
+    con = sqlite3.connect(f"file:{kb}?mode=ro", uri=True)
+    row = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    con.close()
+    ecfg = (json.loads(row[0]) if row else {}).get("executor", {})
+    workers = ecfg.get("workers", 1)
+    if workers == "auto":
+        return max(1, min(len(os.sched_getaffinity(0)), int(ecfg.get("max_auto_workers", 4))))
+    return int(workers)
+
+
+def split(kb: Path, wall: float, workers: int | None = None) -> dict:
     """Evaluations, runs and the worker-time split of one finished campaign (plain sqlite: any checkout)."""
     con = sqlite3.connect(f"file:{kb}?mode=ro", uri=True)
     rows = con.execute("SELECT e.candidate, e.domain, e.status, e.seconds, e.cost, e.details, c.stage "
@@ -101,7 +113,7 @@ def split(kb: Path, wall: float, workers: int = 1) -> dict:
         else:  # older checkouts: the trainers' own compile seconds (arch, rl: details; data: cost)
             compile_s += _f(details, "compile_seconds") or _f(cost, "compile_seconds")
         train += _f(cost, "train_seconds") if domain == "data" else _f(cost, "seconds")
-    capacity = workers * wall
+    capacity = (workers or workers_of(kb)) * wall
     return {"evaluations": len({r[0] for r in rows}), "runs": len(rows), "wall": wall, "busy": busy,
             "compile": compile_s, "train": train, "other": max(0.0, busy - compile_s - train),
             "idle": max(0.0, capacity - busy), "capacity": capacity,
@@ -156,8 +168,8 @@ def main(argv: list[str]) -> int:
                 print(rows[-1], flush=True)
     if not args.keep and args.work is None:
         shutil.rmtree(work, ignore_errors=True)
-    title = (f"`+domain=D scale=tiny campaign.cycles={args.cycles} campaign.initial_samples={args.samples} llm=none`, one local worker; compile/train/other/"
-             f"idle as shares of worker time (workers x wall){'; ' + args.label if args.label else ''}")
+    title = (f"`+domain=D scale=tiny campaign.cycles={args.cycles} campaign.initial_samples={args.samples} llm=none`, each checkout's default executor (workers: 1 before this round, auto = one pinned worker per CPU after); "
+             f"compile/train/other/idle as shares of worker time (workers x wall){'; ' + args.label if args.label else ''}")
     table = title + "\n\n" + HEAD + "\n" + "\n".join(rows)
     print("\n" + table)
     if args.write:
