@@ -12,11 +12,10 @@ from evolve.knowledge import KnowledgeBase
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_one_triple_a_cycle_still_measures_coupling_and_fidelity_in_both_domains(tmp_path, numeric_cfg):
+def _one_triple_a_cycle(numeric_cfg, full_coupling: bool) -> dict:
     cfg = numeric_cfg(["campaign.cycles=2", "campaign.proposals_per_cycle=4", "tracking.enabled=false",
                        "scale.stages.cross.max_evaluations=2", "scale.stages.full.max_evaluations=4",
-                       "scale.stages.full.coupling=true"],
-                      hostile=False)
+                       f"scale.stages.full.coupling={str(full_coupling).lower()}"], hostile=False)
     # numeric2's reference is zdt2's optimum (score 0): no other numeric2 genome ever beats it, so it stays
     # numeric2's top genome, as the Transformer stays arch's at tiny; plain top-k partners would be references
     cfg["domains"]["numeric2"] = {"plugin": "tests.numeric_domain:SecondNumericDomain", "n_var": 5,
@@ -24,6 +23,11 @@ def test_one_triple_a_cycle_still_measures_coupling_and_fidelity_in_both_domains
                                   "scales": {"tiny": {}}}
     cfg["campaign"]["start_set"] = {"numeric2": {"reference": "optimum"}}
     cfg["analysis"]["coupling_pairs"] = [["numeric", "numeric2"]]
+    return cfg
+
+
+def test_one_triple_a_cycle_still_measures_coupling_and_fidelity_in_both_domains(tmp_path, numeric_cfg):
+    cfg = _one_triple_a_cycle(numeric_cfg, full_coupling=True)
     summary = Campaign(cfg, tmp_path / "run", ROOT).run()
     kb = KnowledgeBase(tmp_path / "run" / "knowledge.db", cfg["campaign"]["name"]).open()
     reference = kb.get_meta("reference_triple")
@@ -50,15 +54,7 @@ def test_one_triple_a_cycle_still_measures_coupling_and_fidelity_in_both_domains
 
 def test_a_stage_without_coupling_runs_no_cells_there(tmp_path, numeric_cfg):
     """scale.stages.full.coupling=false (tiny's setting): the factorial is measured at cross only."""
-    cfg = numeric_cfg(["campaign.cycles=2", "campaign.proposals_per_cycle=4", "tracking.enabled=false",
-                       "scale.stages.cross.max_evaluations=2", "scale.stages.full.max_evaluations=4",
-                       "scale.stages.full.coupling=false"], hostile=False)
-    cfg["domains"]["numeric2"] = {"plugin": "tests.numeric_domain:SecondNumericDomain", "n_var": 5,
-                                  "problem": "zdt2", "points": {"optimum": [1.0, 0.0, 0.0, 0.0, 0.0]},
-                                  "scales": {"tiny": {}}}
-    cfg["campaign"]["start_set"] = {"numeric2": {"reference": "optimum"}}
-    cfg["analysis"]["coupling_pairs"] = [["numeric", "numeric2"]]
-    summary = Campaign(cfg, tmp_path / "run", ROOT).run()
+    summary = Campaign(_one_triple_a_cycle(numeric_cfg, full_coupling=False), tmp_path / "run", ROOT).run()
     measured = {e["stage"] for e in summary["coupling"] if e["n"]}
     assert measured == {"cross"}
     # at full a triple differing in both domains needs its two partner-matched references only (x 2 seeds)
