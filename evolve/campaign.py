@@ -76,18 +76,19 @@ class Campaign:
             archive = Archive(kb, ArchiveSettings.from_config(self.cfg, self.reference_triple))
             tracker = self._tracker(kb)
             conn = _connect_llm(self.cfg, kb, tracker)
+            camp = self.cfg["campaign"]
+            ctx = Context(cfg=self.cfg, run_dir=self.run_dir, seed=int(self.cfg["seed"]), cycles=int(camp["cycles"]),
+                          names=list(self.domains), domains=self.domains, stage_specs=self.stage_specs,
+                          stages=stages.active_stages(bool(camp.get("cross_stage", True))),
+                          stage_domain_cfgs=self.stage_domain_cfgs, reference_triple=self.reference_triple, kb=kb,
+                          archive=archive, llm=conn, tracker=tracker,
+                          progress=ProgressView(enabled=bool(self.cfg.get("progress", True))))
+            self.ctx = ctx
+            ctx.designer = build_designer(self.cfg, conn, self._design_context)
         except BaseException:
             tracker.close("FAILED")
             kb.close()
             raise
-        camp = self.cfg["campaign"]
-        self.ctx = Context(cfg=self.cfg, run_dir=self.run_dir, seed=int(self.cfg["seed"]), cycles=int(camp["cycles"]),
-                           names=list(self.domains), domains=self.domains, stage_specs=self.stage_specs,
-                           stages=stages.active_stages(bool(camp.get("cross_stage", True))),
-                           stage_domain_cfgs=self.stage_domain_cfgs, reference_triple=self.reference_triple, kb=kb,
-                           archive=archive, llm=conn, tracker=tracker,
-                           progress=ProgressView(enabled=bool(self.cfg.get("progress", True))))
-        self.ctx.designer = build_designer(self.cfg, conn, self._design_context)
         self._open = True
         return self
 

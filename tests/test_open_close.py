@@ -63,3 +63,20 @@ def test_a_campaign_creates_nothing_until_opened_and_closes_what_a_refused_open_
         Campaign(other, run, ROOT).open()  # another campaign's run directory is refused ...
     with KnowledgeBase.existing(run / "knowledge.db") as kb:  # ... and left the first campaign's record as it was
         assert kb.get_meta("identity") == identity
+
+
+def test_a_designer_that_cannot_be_built_leaves_the_knowledge_base_closed(tmp_path, numeric_cfg, monkeypatch):
+    import evolve.campaign as campaign_module
+    from tests.conftest import ROOT
+
+    def refuse(*_args, **_kwargs):
+        raise ValueError("no designer today")
+
+    monkeypatch.setattr(campaign_module, "build_designer", refuse)
+    campaign = campaign_module.Campaign(numeric_cfg(["tracking.enabled=false", "progress=false"], hostile=False),
+                                        tmp_path / "run", ROOT)
+    with pytest.raises(ValueError, match="no designer today"):
+        campaign.open()
+    with pytest.raises(KnowledgeBaseError, match="not open"):
+        campaign.ctx.kb.get_meta("identity")  # the refused open closed what it had opened
+    campaign.close()  # and closing a campaign that never opened does nothing
