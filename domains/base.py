@@ -167,10 +167,13 @@ def partner_providing(resource: str, triple: Mapping[str, Any],
                       partners: Mapping[str, "Domain"]) -> tuple["Domain", Any] | None:
     """(the partner, its genome in `triple`) of the first partner, in campaign order, that provides
     `resource` and has a member in the triple; None when no partner of this campaign provides it."""
-    for name, partner in partners.items():
-        if name in triple and partner.provides(resource):
-            return partner, triple[name]
-    return None
+    name = provider_name(resource, triple, partners)
+    return None if name is None else (partners[name], triple[name])
+
+
+def provider_name(resource: str, triple: Mapping[str, Any], partners: Mapping[str, "Domain"]) -> str | None:
+    """The name of the partner `partner_providing` asks for `resource` (the one rule for both)."""
+    return next((n for n, p in partners.items() if n in triple and p.provides(resource)), None)
 
 
 def evaluation_inputs(name: str, domains: Mapping[str, "Domain"]) -> tuple[str, ...] | None:
@@ -180,9 +183,10 @@ def evaluation_inputs(name: str, domains: Mapping[str, "Domain"]) -> tuple[str, 
     consumes = getattr(domains[name], "consumes", None)
     if consumes is None:
         return None
+    partners = {n: d for n, d in domains.items() if n != name}
     reads = [name]
     for resource in consumes:
-        provider = next((n for n, d in domains.items() if n != name and d.provides(resource)), None)
+        provider = provider_name(resource, partners, partners)
         if provider is not None and provider not in reads:
             reads.append(provider)
     return tuple(reads)

@@ -50,7 +50,7 @@ def origin(ev: Evaluation) -> str:
     return f"{ev.candidate[:8]}/{ev.domain}/seed {ev.seed}"
 
 
-def copy_of(ev: Evaluation, candidate: str, curves: Mapping[str, Any] | None) -> tuple[Evaluation, Any]:
+def copy_of(ev: Evaluation, candidate: str) -> Evaluation:
     """`ev` recorded again for `candidate` (same domain and seed): same numbers, no worker time, says its origin."""
     details = dict(ev.details)
     if ev.status == "ok":
@@ -58,10 +58,9 @@ def copy_of(ev: Evaluation, candidate: str, curves: Mapping[str, Any] | None) ->
         reason = f"reused: the result of {origin(ev)} (same genomes read, stage budget and seed)"
     else:
         reason = f"same inputs as {origin(ev)}, which failed: {ev.reason}"
-    return replace(ev, candidate=candidate, details=details, reason=reason, seconds=0.0, perf=None), curves
+    return replace(ev, candidate=candidate, details=details, reason=reason, seconds=0.0, perf=None)
 
 
 def follower_outcome(outcome: Outcome, key: Any) -> Outcome:
     """The outcome of a task identical to `outcome`'s, which ran in its stead."""
-    ev, curves = copy_of(outcome.evaluation, key.candidate, outcome.curves)
-    return replace(outcome, key=key, evaluation=ev, curves=curves)
+    return replace(outcome, key=key, evaluation=copy_of(outcome.evaluation, key.candidate))
